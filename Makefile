@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DB ?= data/narratives.duckdb
+
+.PHONY: venv demo test lint bench train clean
+
+# The stamp file makes setup run once, and again whenever the pinned versions change.
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned to the CPU build, so nothing later resolves a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/narratives run data/sample --manifest data/sample/manifest.csv --db $(DB)
+	@echo
+	@echo "First evidence query: the three strongest 'relating' passages, with their place and speaker"
+	$(BIN)/narratives sql --db $(DB) "SELECT place, wave, speaker, round(score, 2) AS score, left(text, 90) AS text FROM evidence WHERE code = 'relating' ORDER BY score DESC LIMIT 3"
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff format --check src flows tests benchmarks
+
+bench: venv
+	$(BIN)/python benchmarks/throughput.py --passages 5000
+
+clean:
+	rm -rf $(VENV) .prefect data/narratives*.duckdb

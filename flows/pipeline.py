@@ -1,0 +1,183 @@
+"""The pipeline flow: ingest -> segment -> embed -> code -> load.
+
+Each task is a thin call into one library module. Documents are processed in chunks, each
+loaded in its own transaction, so a long batch shows progress and a crash keeps what was done.
+Nothing large travels through Prefect results: tasks do not persist results or cache across
+runs; the embedding cache lives in the store, keyed by (model, passage text).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from narratives import __version__, store
+from narratives.classify import Classifier, codings_from_scores, load_classifier
+from narratives.codebook import load_codebook
+from narratives.embed import embed_texts, text_key
+from narratives.ingest import ingest_batch
+from narratives.records import Document, Passage, Rejection, RunSummary
+from narratives.segment import segment
+from narratives.settings import Settings
+
+TASK = dict(cache_policy=NO_CACHE, persist_result=False)
+
+
+@task(name="ingest files", **TASK)
+def ingest(paths: list[str], manifest: str | None, settings: Settings):
+    return ingest_batch(
+        [Path(p) for p in paths],
+        Path(manifest) if manifest else None,
+        settings.interviewer_labels,
+    )
+
+
+@task(name="load classifier", **TASK)
+def prepare_classifier(settings: Settings) -> Classifier:
+    codebook = load_codebook(settings.codebook)
+    return load_classifier(
+        settings.model_dir,
+        codebook,
+        lambda texts: embed_texts(texts, settings.embedding_model, settings.batch_size),
+        settings.embedding_model,
+    )
+
+
+@task(name="segment passages", **TASK)
+def segment_documents(docs: list[Document], max_words: int) -> list[Passage]:
+    return [p for doc in docs for p in segment(doc, max_words)]
+
+
+@task(name="embed passages", **TASK)
+def embed(texts: list[str], settings: Settings) -> np.ndarray:
+    return embed_texts(texts, settings.embedding_model, settings.batch_size, settings.device)
+
+
+@task(name="code passages", **TASK)
+def code(classifier: Classifier, ids: list[str], texts: list[str], vectors: np.ndarray):
+    scores = classifier.predict_scores(vectors, texts)
+    return scores, codings_from_scores(classifier, ids, scores)
+
+
+@task(name="load into DuckDB", retries=2, retry_delay_seconds=5, **TASK)
+def load(settings: Settings, run_id: str, batch: store.CodedBatch, keys, vectors) -> None:
+    with store.open_store(settings.db) as con:
+        new = store.embeddings_table(settings.embedding_model, keys, vectors) if keys else None
+        store.load_batch(con, run_id, batch, new)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@flow(name="narratives-pipeline", log_prints=False)
+def pipeline(
+    paths: list[str],
+    manifest: str | None = None,
+    db: str | None = None,
+    embedding_model: str | None = None,
+    model_dir: str | None = None,
+    codebook: str | None = None,
+    chunk_documents: int = 200,
+) -> dict:
+    """Code every participant passage of the given files into the DuckDB store; return the
+    run summary (JSON-ready)."""
+    log = get_run_logger()
+    settings = Settings.from_env(
+        db=db, embedding_model=embedding_model, model_dir=model_dir, codebook=codebook
+    )
+    run_id = str(flow_run.id or uuid.uuid4())
+    classifier = prepare_classifier(settings)
+    cb = classifier.codebook
+    with store.open_store(settings.db) as con:
+        store.start_run(
+            con, run_id, paths, model_id=classifier.model_id,
+            embedding_model=settings.embedding_model, codebook=cb.name,
+            codebook_version=cb.version, codebook_sha256=cb.sha256,
+            narratives_version=__version__,
+        )  # fmt: skip
+
+    docs, rejected = ingest(paths, manifest, settings)
+    for r in rejected:
+        log.warning("rejected %s: %s", r.path, r.reason)
+    with store.open_store(settings.db) as con:
+        unchanged = store.unchanged_documents(con, docs, classifier.model_id, cb.version)
+    todo = [d for d in docs if d.document_id not in unchanged]
+    log.info("%d files read, %d unchanged, %d to code", len(docs), len(unchanged), len(todo))
+
+    counts = dict(documents=0, unchanged=len(unchanged), passages=0, codings=0, coded=0, embedded=0)
+    chunks = _chunks(todo, chunk_documents)
+    progress = create_progress_artifact(0.0 if chunks else 100.0, description="documents coded")
+    for number, chunk in enumerate(chunks, start=1):
+        _run_chunk(settings, run_id, classifier, chunk, counts)
+        update_progress_artifact(progress, 100.0 * number / len(chunks))
+        log.info("chunk %d/%d: %d documents loaded", number, len(chunks), len(chunk))
+
+    status = "partial" if rejected else "ok"
+    counts["rejected"] = len(rejected)
+    with store.open_store(settings.db) as con:
+        store.record_rejections(con, run_id, rejected)
+        store.finish_run(con, run_id, status, counts)
+        store.publish(con, settings.db)
+    return _summary(settings, run_id, status, counts, classifier, rejected).to_json()
+
+
+def _run_chunk(settings: Settings, run_id: str, classifier: Classifier, docs, counts) -> None:
+    passages = segment_documents(docs, settings.max_words)
+    coded = [p for p in passages if settings.code_interviewer or not p.is_interviewer]
+    texts = [p.text for p in coded]
+    keys = [text_key(t) for t in texts]
+    with store.open_store(settings.db) as con:
+        cached = store.cached_embeddings(con, settings.embedding_model, keys)
+    missing = list(dict.fromkeys(k for k in keys if k not in cached))
+    if missing:
+        first = {k: t for k, t in zip(keys, texts, strict=True)}
+        fresh = embed.submit([first[k] for k in missing], settings).result()
+        cached.update(zip(missing, fresh, strict=True))
+    else:
+        fresh = np.zeros((0, 0), dtype=np.float32)
+    ids = [p.passage_id for p in coded]
+    if coded:
+        vectors = np.stack([cached[k] for k in keys])
+        scores, codings = code.submit(classifier, ids, texts, vectors).result()
+    else:  # e.g. a document of interviewer turns only
+        scores, codings = np.zeros((0, len(classifier.codebook.ids)), np.float32), []
+    cb = classifier.codebook
+    batch = store.CodedBatch(
+        documents=docs, passages=passages, codings=codings, scores=scores, scored_ids=ids,
+        codes=cb.ids, model_id=classifier.model_id, codebook=cb.name, codebook_version=cb.version,
+    )  # fmt: skip
+    load(settings, run_id, batch, missing, fresh)
+    counts["documents"] += len(docs)
+    counts["passages"] += len(passages)
+    counts["coded"] += len(coded)
+    counts["codings"] += len(codings)
+    counts["embedded"] += len(missing)
+
+
+def _summary(settings, run_id, status, counts, classifier, rejected) -> RunSummary:
+    return RunSummary(
+        run_id=run_id,
+        status=status,
+        db=str(settings.db),
+        documents=counts["documents"],
+        unchanged=counts["unchanged"],
+        passages=counts["passages"],
+        coded_passages=counts["coded"],
+        codings=counts["codings"],
+        embedded=counts["embedded"],
+        model_id=classifier.model_id,
+        codebook_version=classifier.codebook.version,
+        rejected=tuple(rejected),
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(pipeline(["data/sample"], "data/sample/manifest.csv"), indent=2))
