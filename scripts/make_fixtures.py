@@ -334,7 +334,9 @@ def render_scanned_pdf() -> bytes:
         width = 480 - (i * 37) % 160
         draw.rectangle([70, y, 70 + width, y + 9], fill=90 + (i * 13) % 40)
         y += 24 if i % 7 != 6 else 40
-    pdf = _new_pdf("Scanned document")
+    pdf = FPDF(format="A4")  # plain FPDF: no "Page N" footer, so no text at all
+    pdf.set_creation_date(FIXED_DT)
+    pdf.set_creator("scanner")
     pdf.add_page()
     pdf.image(img, x=0, y=0, w=210, h=297)
     return bytes(pdf.output())
@@ -446,6 +448,14 @@ Interviewer: What happens next, logistically?
 
 Tom Reid: The programme funding for my role ends in May. The council and the hospital have agreed to jointly fund a part-time improvement lead from June, and I'll do a handover over about six weeks. The project group will move to monthly meetings and become part of the integrated care partnership's ageing well workstream. The evaluation report is due at the end of March.
 
+Interviewer: Are the other councils that use Ashby General involved now?
+
+Tom Reid: Both of them have asked to join, which is a big change from a year ago. We've been careful not to just hand them a toolkit, because the toolkit isn't what made it work here. Instead we brought their team managers onto our wards for a day, so they could sit in on the Monday huddle and talk to the staff themselves. Millbrook starts its own pilot in April, and they've already changed one thing we would never have thought of, which is that their trusted assessor visits the home before the person leaves hospital.
+
+Interviewer: Helen, has your own view of leadership changed over the year?
+
+Dr Helen Marsh: A great deal. I used to think my job was to have the answer and then persuade people of it. Now I think it's much more about asking the right question, getting the right people in the room and protecting them while they work it out. I'm more willing to say I don't know in public, which would have frightened me a few years ago. And I've realised how much of my authority comes from turning up, from being on the wards and at the huddles, rather than from my job title.
+
 Interviewer: Is there anything you'd do differently?
 
 Tom Reid: I'd have brought the care providers in even earlier. They understood the problem better than anybody and we wasted two months designing things without them.
@@ -487,6 +497,14 @@ Grace Adeyemi: Quite a few. The council's lead officer for the project left in F
 Interviewer: What are the next steps?
 
 Grace Adeyemi: We're going to try three small things over the summer rather than one big service. First, a men's breakfast in the bowls pavilion on Brookside, run by two retired men who came forward. Second, the library is going to pilot a carers' hour, where carers can drop in and someone sits with the person they care for. Third, the practices are going to test a simple referral, where receptionists can pass a name to the community network, with consent, and someone calls back within a week. We'll see what works and stop what doesn't. I'm also pushing the council to change the small grants form so that a group of residents without a constitution can apply. That's a process change, but it could matter more than anything else.
+
+Interviewer: How will you know whether any of it is working?
+
+Grace Adeyemi: That's something we're still working out, honestly. I'm wary of counting the wrong things. It would be easy to count how many people come to the breakfast, but that doesn't tell you whether anyone feels less alone. So we're going to ask a very simple question when people first get involved and again a few months later, and we're going to keep listening to the receptionists, because if the same twenty people stop ringing every week that tells us something. I've also asked the public health team to help us think about what the data can and can't tell us, rather than just handing us a dashboard. Their analyst came out with me to the launderette one morning, which I don't think she'd ever done before.
+
+Interviewer: Who else do you want involved?
+
+Grace Adeyemi: Residents, in the actual decisions. At the moment there are no residents on the partnership board, and I think that's a problem. I've suggested we start with two places on the working group for people who've been part of the pilots, with expenses paid and the meetings moved to the evening so people who work can come. The deputy chief executive was a bit nervous about it, but she's agreed to try it for six months.
 
 Interviewer: How do you describe the project to people?
 
@@ -546,6 +564,14 @@ Marcus Bell: We made a little booklet called Good Morning Kelsham, with photos a
 
 Grace Adeyemi: And the council has written the neighbourhood approach into its new prevention strategy, which runs to 2028. That's the thing I'm proudest of, because it means it doesn't depend on me.
 
+Interviewer: Grace, how has your role as enabler changed over the eighteen months?
+
+Grace Adeyemi: At the start I was doing a lot of the running myself, booking rooms, chasing people, writing things up. Now I mostly step back. I've had to resist the temptation to fix things, because every time I fix something it becomes my thing and not theirs. When the council and the network disagreed about where the connector post should sit, I didn't take sides. I asked them each to say what they were actually worried about, and it turned out they were worried about the same thing, which was the post being swallowed by one organisation's priorities. Once that was said out loud they agreed on joint line management within a fortnight.
+
+Interviewer: Marcus, what would you say to another place starting this work?
+
+Marcus Bell: Start by going out and listening, not by writing a service specification. And be prepared to be uncomfortable, because people will tell you things about your own organisation that you won't like. The other thing is to give it time. Nothing much happened in the first six months that you could put on a slide, but that was when the trust was being built, and everything since has depended on it.
+
 Interviewer: What are the arrangements for the next few months?
 
 Marcus Bell: The partnership board meets again in April. Grace's contract with the programme ends in June and the network is hosting a community connector post from July, funded by the council for two years. We're recruiting now. The interview panel includes two of the men from the breakfast club.
@@ -590,6 +616,14 @@ Interviewer: What are you planning to do?
 
 Dr Priya Nair: We're going to pilot a money advice worker in the health centre two days a week, starting in September. When a GP or a nurse picks up that someone is struggling, they can book them straight in, same building, no separate referral. Citizens Advice will provide the worker and the council has found the funding for a year. We're also changing our own template so that clinicians ask about food and money as a routine question at diabetes reviews. That's a small change, but it makes it normal to ask.
 
+Interviewer: Where do the schools fit in?
+
+Dr Priya Nair: That's an area where we're still learning. The school nurses have been weighing children in reception and year six for years and sending a letter home if the child is overweight. When we asked parents about it at the pantry, a lot of them said the letter made them feel judged, and some had stopped opening post from the school altogether. So we started asking why we were sending letters at all, and what the letter was supposed to achieve. One of the head teachers also told us that some children arrive on a Monday morning hungry, having had very little over the weekend. So the school end of it is as much about food and money as it is about weight. We're going to test a different approach with two primary schools in the autumn, where the school nurse invites the family for a conversation instead of sending a letter, and the conversation includes the offer of a benefits check.
+
+Interviewer: What have you learned about yourself so far?
+
+Dr Priya Nair: That I can't do this from the consulting room. I've had to get much more comfortable with not being the expert in the room. At the pantry I'm just another volunteer pouring tea, and people talk to me differently there. I've also learned that I get impatient, and that impatience doesn't help, because the voluntary sector have been let down by people like me who arrive full of enthusiasm and disappear after six months.
+
 Interviewer: How do you talk about the project with colleagues?
 
 Dr Priya Nair: I tell them about the mum who was skipping meals. Then I say that the best prescription for her wasn't on the formulary, it was a benefits check. That usually gets a reaction. I've also started presenting the data at the practice meetings, the three times as likely figure, because doctors respond to numbers.
@@ -624,6 +658,10 @@ Interviewer: Dave, how did you go from being a member to volunteering?
 
 Dave Hollins: Janet asked me, really. She'd noticed I always stayed behind to chat and help stack the shelves, and she asked if I'd come to a planning meeting. I said I'm not a meetings person. She said that's exactly why we need you. So I went, and it turned out they actually listened. Now I'm on the steering group of the Good Food partnership, which I never thought I'd be, sitting round a table with a GP and people from the council.
 
+Interviewer: What's it like being on the steering group, Dave?
+
+Dave Hollins: Strange at first. I didn't understand half the words they were using, all the acronyms. Janet would ring me the day before and go through the papers with me, which helped a lot. Now I just say when something won't work on the estate. For example, the council wanted to put the money advice leaflets in the library, and I said nobody on Greenhill goes to the library, put them in the chip shop and the launderette and the bookies. They did, and the calls to the advice line went up the next month. Sometimes it just needs somebody who lives there to say it.
+
 Interviewer: Janet, what have you learned about working with the statutory partners?
 
 Janet Okonkwo: That trust is built in small ways. A year ago the food banks felt like the council's dumping ground. What changed it was the council's head of financial inclusion coming to the pantries herself, serving on a Friday morning, and then changing the way the council's hardship fund works because of what she saw. And Priya at the health centre has been a real champion. She rings me when something's not working rather than sending an email. We disagree sometimes, but we disagree as partners now. I've also had to learn to listen differently. We run a members' forum every two months now, and the members tell us things we'd never have thought of. They told us the pantry opening hours excluded anyone in work, so we opened on Thursday evenings, and now a third of our new members are working families.
@@ -637,6 +675,10 @@ Dave Hollins: There was a time I nearly packed it in as well. I had some health 
 Interviewer: How are you using evidence now?
 
 Janet Okonkwo: Better than we used to. We used to count parcels, and that's all we counted. Now we look at how many people are still coming after six months, because if the money advice is working, that number should fall. And it is falling, slowly. We've also started asking why certain postcodes have much higher use than others. When we looked, two of them are next to a housing development where the rent went up sharply last year. So we took that to the housing provider, and they've agreed to do proactive benefits checks with their tenants.
+
+Interviewer: What happened with the cooking course in the schools?
+
+Janet Okonkwo: It didn't work, at least not at first. We ran it as a six week course after school and only four families came. So we went and asked the parents at the school gate why, and they said they didn't have time to cook a meal and then go to a class about cooking a meal. So we turned it round. Now it's a family tea on a Wednesday, the families cook together in the school kitchen and then eat it together, and they take the leftovers home. Twenty families came last week. The school nurse comes along too, so families can talk to her about their children's weight without a letter landing on the doormat.
 
 Interviewer: Dave, what difference has the project made to the estate?
 
@@ -675,8 +717,13 @@ NORTHMOOR_REPORT = [
         "Partners identified several lessons about leadership in a complex system. Spending time listening to residents, and to frontline staff, changed the question the partnership was trying to answer. Looking at shared data and repeatedly asking why exposed causes that no single organisation could see on its own. Trust between the statutory and voluntary sectors grew through small, consistent actions, such as senior officers volunteering at pantries and partners picking up the phone rather than sending formal letters.",
         "Partners also spoke about persistence. There were periods when the project stalled, including when key staff changed and when supplies were cut, and progress depended on individuals continuing to turn up and hold the partnership together. Several partners said that the most influential moment of the project was when members of the pantries spoke at the council's cabinet meeting in January 2024. Telling the story in residents' own words did more to shift the council's position than any report.",
     ]),
-    ("6. Next steps", [
+    ("6. The enabler role", [
+        "Partners were asked what difference the enabler role had made. Most said that its value lay in being independent of any one organisation. The enabler was able to ask questions that a council officer or a GP could not easily ask, to bring people together who would not otherwise have met, and to hold up a mirror when partners slipped back into old habits. She deliberately avoided taking ownership of actions, so that changes would belong to the partners and would continue after the programme.",
+        "Some partners found this frustrating at first and expected the enabler to act as a project manager. Over time they came to see the role differently. One council officer described it as having someone whose job was to notice what everyone else was too busy to see. Partners recommended that future projects agree the purpose of the role with all partners at the start and review it every six months.",
+    ]),
+    ("7. Next steps", [
         "Programme funding for the enabler role ends in July 2024. The money advice service is funded until March 2025 by the council and the integrated care board, and the partnership will use its monitoring data to make the case for permanent funding. The food partnership has applied for a three-year grant to sustain the pantry network, with a decision expected in July. The steering group will continue to meet monthly and will report to the Northmoor Health and Wellbeing Board twice a year.",
+        "The partnership would like to thank the members of the pantries, the volunteers and the staff of all the partner organisations who gave their time to this work, and in particular the residents who spoke at the cabinet meeting and at the members' forum.",
     ]),
 ]
 

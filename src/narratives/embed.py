@@ -65,6 +65,10 @@ def load_encoder(name: str, device: str | None = None):
         # A local folder needs no hub; without this a lookup would retry for about a minute.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    # A progress bar per model load is noise in a pipeline's output.
+    transformers_logging.disable_progress_bar()
 
     try:
         return SentenceTransformer(location, device=device)
@@ -83,7 +87,7 @@ def embed_texts(
     All texts go to one `encode` call: it sorts by length itself, which keeps padding low."""
     encoder = load_encoder(model, device)
     if not texts:
-        return np.zeros((0, encoder.get_sentence_embedding_dimension()), dtype=np.float32)
+        return np.zeros((0, encoder.get_embedding_dimension()), dtype=np.float32)
     vectors = encoder.encode(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
     )

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
+# The repository root, for an editable install: where the default codebook and model live.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_INTERVIEWER_LABELS = (
     "interviewer",
@@ -63,6 +65,9 @@ class Settings:
         for name in ("db", "model_dir", "codebook", "prefect_home"):
             if name in values:
                 values[name] = Path(values[name])  # type: ignore[arg-type]
+        for name in ("model_dir", "codebook"):
+            if name not in values:
+                values[name] = _shipped(getattr(cls, name))
         return replace(cls(), **values)
 
     @property
@@ -72,6 +77,11 @@ class Settings:
 
     def is_interviewer(self, speaker: str | None) -> bool:
         return speaker is not None and speaker.strip().lower() in self.interviewer_labels
+
+
+def _shipped(relative: Path) -> Path:
+    """A shipped default file: from the working folder if it has one, else the project's."""
+    return relative if relative.exists() else PROJECT_ROOT / relative
 
 
 def read_copy_path(db: Path) -> Path:

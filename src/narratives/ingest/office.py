@@ -39,7 +39,10 @@ def text_from_docx(data: bytes) -> str:
         for item in document.iter_inner_content():
             if isinstance(item, Paragraph):
                 if item.text.strip():
-                    blocks.append(item.text.strip())
+                    # Headings become Markdown headings: kept in the text, never a passage.
+                    style = (item.style.name if item.style is not None else "").lower()
+                    heading = style.startswith(("heading", "title", "subtitle"))
+                    blocks.append(("# " if heading else "") + item.text.strip())
             elif isinstance(item, Table):
                 blocks.extend(_docx_table_lines(item))
     except Exception as e:  # python-docx raises many kinds for a damaged package
@@ -49,8 +52,13 @@ def text_from_docx(data: bytes) -> str:
 
 def pages_from_pdf(data: bytes) -> list[str]:
     """The extracted text of each page (index 0 is page 1)."""
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    # pypdf logs warnings about damaged files; the rejection message says it all.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)

@@ -126,31 +126,33 @@ def turns_from_transcript(text: str, page: int | None = None) -> list[Turn]:
     return turns
 
 
+def _heading_like(line: str) -> bool:
+    words = line.split()
+    return 0 < len(words) <= 10 and line.rstrip()[-1:] not in ".?!:;,\"”’)"
+
+
 def turns_from_paragraphs(text: str, page: int | None = None) -> list[Turn]:
-    """Turns of report prose: paragraphs separated by blank lines, headings and page numbers
-    left out. A one-line paragraph with no closing punctuation is taken as a heading."""
+    """Turns of report prose: paragraphs separated by blank lines, with headings and page
+    numbers left out. Short unpunctuated lines at the start of a paragraph are headings (PDF
+    text often has no blank line between a heading and its paragraph)."""
     turns: list[Turn] = []
-    start = end = -1
-    n_lines = 0
+    block: list[tuple[int, int, str]] = []
 
     def close() -> None:
-        nonlocal start
-        if start >= 0:
-            s, e = _trim(text, start, end)
-            body = text[s:e]
-            heading = n_lines == 1 and len(body.split()) <= 12 and body[-1:] not in ".?!:;\"”’)"
-            if e > s and not heading:
+        lines = list(block)
+        block.clear()
+        while lines and _heading_like(lines[0][2]):
+            lines.pop(0)
+        if lines:
+            s, e = _trim(text, lines[0][0], lines[-1][1])
+            if e > s:
                 turns.append(Turn(None, s, e, page=page))
-        start = -1
 
     for line_start, line_end, line in _lines(text):
         if not line.strip() or PAGE_NUMBER.match(line) or _is_heading(line):
             close()
-            continue
-        if start < 0:
-            start, n_lines = line_start, 0
-        end = line_end
-        n_lines += 1
+        else:
+            block.append((line_start, line_end, line))
     close()
     return turns
 

@@ -1,0 +1,48 @@
+"""Shared fixtures: a real Prefect (ephemeral, one per test session), real DuckDB files in
+temporary folders, the real embedding model and the tiny real corpus in tests/data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+SHARED = ROOT.parent / "shared"
+GOOD_FILES = sorted(
+    p.name for p in DATA.iterdir() if p.is_file() and p.name not in ("EXPECTED.md", "manifest.csv")
+)
+BAD_FILES = sorted(p.name for p in (DATA / "bad").iterdir())
+
+
+def pytest_configure(config) -> None:
+    # Before anything imports prefect: a private PREFECT_HOME for this test session.
+    home = Path(os.environ.get("PYTEST_PREFECT_HOME", "/tmp")) / f"narratives-tests-{os.getpid()}"
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    from flows import configure_prefect
+
+    configure_prefect(home)
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(os.environ.get("PREFECT_HOME", "/nonexistent"), ignore_errors=True)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A private copy of the good test files and their manifest."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in [*GOOD_FILES, "manifest.csv"]:
+        shutil.copy(DATA / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "out" / "test.duckdb"
