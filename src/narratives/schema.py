@@ -117,4 +117,19 @@ JOIN documents d USING (document_id);
 COMMENT ON VIEW evidence IS 'Coded passages with their text, speaker, code, score and case attributes.';
 """,
     ),
+    (
+        "human review decisions",
+        """
+CREATE TABLE review_decisions (
+    passage_id VARCHAR NOT NULL,
+    code VARCHAR NOT NULL,            -- the code suggested (for 'change': the code replaced)
+    decision VARCHAR NOT NULL,        -- accept | reject | change
+    new_code VARCHAR,                 -- for 'change': the code the coder chose instead
+    coder VARCHAR NOT NULL,
+    model_id VARCHAR,                 -- the model whose suggestion was reviewed
+    created_at TIMESTAMP NOT NULL
+);
+COMMENT ON TABLE review_decisions IS 'Each decision a coder took in `narratives review`; accepted and changed codes are also human rows in codings.';
+""",
+    ),
 ]

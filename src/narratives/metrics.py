@@ -1,0 +1,104 @@
+"""Agreement and accuracy measures shared by `evaluate` (model vs gold) and `agreement`
+(coder vs coder): per-code precision, recall, F1 and Cohen's kappa; Krippendorff's alpha."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two binary (or categorical) label vectors; 1.0 when both are constant
+    and equal, 0.0 when chance agreement is total but they differ."""
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) == 0:
+        return float("nan")
+    labels = np.union1d(a, b)
+    observed = float(np.mean(a == b))
+    expected = sum(float(np.mean(a == k)) * float(np.mean(b == k)) for k in labels)
+    if expected >= 1.0:
+        return 1.0 if observed == 1.0 else 0.0
+    return (observed - expected) / (1.0 - expected)
+
+
+def krippendorff_alpha_nominal(units: Sequence[Sequence[object]]) -> float:
+    """Krippendorff's alpha for nominal data. `units` holds, per unit, the values the coders
+    gave (missing values left out); units with fewer than two values are ignored."""
+    pairable = [list(u) for u in units if len(u) >= 2]
+    if not pairable:
+        return float("nan")
+    values = sorted({v for u in pairable for v in u}, key=str)
+    index = {v: i for i, v in enumerate(values)}
+    coincidence = np.zeros((len(values), len(values)))
+    for unit in pairable:
+        m = len(unit)
+        for i, x in enumerate(unit):
+            for j, y in enumerate(unit):
+                if i != j:
+                    coincidence[index[x], index[y]] += 1.0 / (m - 1)
+    n_c = coincidence.sum(axis=1)
+    n = n_c.sum()
+    observed_disagreement = coincidence.sum() - np.trace(coincidence)
+    expected_disagreement = (n * n - (n_c**2).sum()) / (n - 1)
+    if expected_disagreement == 0:
+        return 1.0
+    return 1.0 - observed_disagreement / expected_disagreement
+
+
+def per_code_scores(gold: np.ndarray, pred: np.ndarray, codes: Sequence[str]) -> dict:
+    """Per code: precision, recall, f1, kappa, support (gold positives)."""
+    out = {}
+    for j, code in enumerate(codes):
+        g, p = gold[:, j].astype(bool), pred[:, j].astype(bool)
+        tp = int(np.sum(g & p))
+        precision = tp / max(1, int(p.sum()))
+        recall = tp / max(1, int(g.sum()))
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[code] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "kappa": round(cohen_kappa(g, p), 4),
+            "support": int(g.sum()),
+        }
+    return out
+
+
+def multilabel_report(gold: np.ndarray, pred: np.ndarray, codes: Sequence[str]) -> dict:
+    """Per-code scores plus macro/micro F1, mean kappa and Krippendorff's alpha (each
+    passage x code decision a unit with two coders)."""
+    per_code = per_code_scores(gold, pred, codes)
+    g, p = gold.astype(bool), pred.astype(bool)
+    tp, fp, fn = int(np.sum(g & p)), int(np.sum(~g & p)), int(np.sum(g & ~p))
+    micro = 2 * tp / max(1, 2 * tp + fp + fn)
+    units = [[bool(x), bool(y)] for x, y in zip(g.ravel(), p.ravel())]
+    return {
+        "n": int(gold.shape[0]),
+        "macro_f1": round(float(np.mean([s["f1"] for s in per_code.values()])), 4),
+        "micro_f1": round(micro, 4),
+        "mean_kappa": round(float(np.mean([s["kappa"] for s in per_code.values()])), 4),
+        "krippendorff_alpha": round(krippendorff_alpha_nominal(units), 4),
+        "per_code": per_code,
+    }
+
+
+def exclusive_report(gold: Sequence[str], pred: Sequence[str], codes: Sequence[str]) -> dict:
+    """For exclusive codebooks: the multi-label view of one-hot labels, plus accuracy, the
+    confusion matrix (rows gold, columns predicted) and alpha over the categories."""
+    index = {c: i for i, c in enumerate(codes)}
+    g = np.zeros((len(gold), len(codes)), dtype=bool)
+    p = np.zeros_like(g)
+    for i, (x, y) in enumerate(zip(gold, pred)):
+        if x in index:
+            g[i, index[x]] = True
+        if y in index:
+            p[i, index[y]] = True
+    report = multilabel_report(g, p, codes)
+    confusion = [[sum(1 for x, y in zip(gold, pred) if x == a and y == b) for b in codes] for a in codes]
+    report["accuracy"] = round(float(np.mean([x == y for x, y in zip(gold, pred)])), 4)
+    report["confusion"] = {"labels": list(codes), "matrix": confusion}
+    report["krippendorff_alpha"] = round(
+        krippendorff_alpha_nominal([[x, y] for x, y in zip(gold, pred)]), 4
+    )
+    return report
