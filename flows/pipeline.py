@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from narratives.classify import Classifier, codings_from_scores, load_classifier
 from narratives.codebook import load_codebook
 from narratives.embed import embed_texts, text_key
 from narratives.ingest import ingest_batch
+from narratives.queue import progress_text
 from narratives.records import Document, Passage, Rejection, RunSummary
 from narratives.segment import segment
 from narratives.settings import Settings
@@ -56,8 +59,8 @@ def segment_documents(docs: list[Document], max_words: int) -> list[Passage]:
 
 
 @task(name="embed passages", **TASK)
-def embed(texts: list[str], settings: Settings) -> np.ndarray:
-    return embed_texts(texts, settings.embedding_model, settings.batch_size, settings.device)
+def embed(texts: list[str], encoder: str, settings: Settings) -> np.ndarray:
+    return embed_texts(texts, encoder, settings.batch_size, settings.device)
 
 
 @task(name="code passages", **TASK)
@@ -66,10 +69,36 @@ def code(classifier: Classifier, ids: list[str], texts: list[str], vectors: np.n
     return scores, codings_from_scores(classifier, ids, scores)
 
 
+@contextmanager
+def writing(settings: Settings, load_limit: str | None = None) -> Iterator:
+    """A read-write store connection. Given `load_limit` (a served pipeline: see
+    flows/queue.py), first a slot of that Prefect global concurrency limit, so one run at a
+    time writes the DuckDB file however many are queued; a missing limit is an error."""
+    if not load_limit:
+        with store.open_store(settings.db) as con:
+            yield con
+        return
+    from prefect.concurrency.sync import concurrency
+
+    # A 60 s lease (the shortest allowed, renewed while held) frees the slot soon after a
+    # killed run.
+    with concurrency(load_limit, strict=True, lease_duration=60):
+        with store.open_store(settings.db) as con:
+            yield con
+
+
 @task(name="load into DuckDB", retries=2, retry_delay_seconds=5, **TASK)
-def load(settings: Settings, run_id: str, batch: store.CodedBatch, keys, vectors) -> None:
-    with store.open_store(settings.db) as con:
-        new = store.embeddings_table(settings.embedding_model, keys, vectors) if keys else None
+def load(
+    settings: Settings,
+    run_id: str,
+    batch: store.CodedBatch,
+    encoder_id: str,
+    keys,
+    vectors,
+    load_limit,
+) -> None:
+    with writing(settings, load_limit) as con:
+        new = store.embeddings_table(encoder_id, keys, vectors) if keys else None
         store.load_batch(con, run_id, batch, new)
 
 
@@ -86,9 +115,11 @@ def pipeline(
     model_dir: str | None = None,
     codebook: str | None = None,
     chunk_documents: int = 200,
+    load_limit: str | None = None,
 ) -> dict:
     """Code every participant passage of the given files into the DuckDB store; return the
-    run summary (JSON-ready)."""
+    run summary (JSON-ready). `load_limit`: the Prefect global concurrency limit every DuckDB
+    write holds (set by the served deployment; None runs locally without one)."""
     log = get_run_logger()
     settings = Settings.from_env(
         db=db, embedding_model=embedding_model, model_dir=model_dir, codebook=codebook
@@ -96,10 +127,10 @@ def pipeline(
     run_id = str(flow_run.id or uuid.uuid4())
     classifier = prepare_classifier(settings)
     cb = classifier.codebook
-    with store.open_store(settings.db) as con:
+    with writing(settings, load_limit) as con:
         store.start_run(
             con, run_id, paths, model_id=classifier.model_id,
-            embedding_model=settings.embedding_model, codebook=cb.name,
+            embedding_model=classifier.encoder_id, codebook=cb.name,
             codebook_version=cb.version, codebook_sha256=cb.sha256,
             narratives_version=__version__,
         )  # fmt: skip
@@ -107,39 +138,45 @@ def pipeline(
     docs, rejected = ingest(paths, manifest, settings)
     for r in rejected:
         log.warning("rejected %s: %s", r.path, r.reason)
-    with store.open_store(settings.db) as con:
+    with writing(settings, load_limit) as con:
         unchanged = store.unchanged_documents(con, docs, classifier.model_id, cb.version)
     todo = [d for d in docs if d.document_id not in unchanged]
     log.info("%d files read, %d unchanged, %d to code", len(docs), len(unchanged), len(todo))
 
     counts = dict(documents=0, unchanged=len(unchanged), passages=0, codings=0, coded=0, embedded=0)
     chunks = _chunks(todo, chunk_documents)
-    progress = create_progress_artifact(0.0 if chunks else 100.0, description="documents coded")
+    done, total = len(unchanged), len(docs)
+    progress = create_progress_artifact(
+        100.0 * done / total if total else 100.0, description=progress_text(done, total)
+    )
     for number, chunk in enumerate(chunks, start=1):
-        _run_chunk(settings, run_id, classifier, chunk, counts)
-        update_progress_artifact(progress, 100.0 * number / len(chunks))
+        _run_chunk(settings, run_id, classifier, chunk, counts, load_limit)
+        done += len(chunk)
+        update_progress_artifact(progress, 100.0 * done / total, progress_text(done, total))
         log.info("chunk %d/%d: %d documents loaded", number, len(chunks), len(chunk))
 
     status = "partial" if rejected else "ok"
     counts["rejected"] = len(rejected)
-    with store.open_store(settings.db) as con:
+    with writing(settings, load_limit) as con:
         store.record_rejections(con, run_id, rejected)
         store.finish_run(con, run_id, status, counts)
         store.publish(con, settings.db)
     return _summary(settings, run_id, status, counts, classifier, rejected).to_json()
 
 
-def _run_chunk(settings: Settings, run_id: str, classifier: Classifier, docs, counts) -> None:
+def _run_chunk(
+    settings: Settings, run_id: str, classifier: Classifier, docs, counts, load_limit
+) -> None:
     passages = segment_documents(docs, settings.max_words)
     coded = [p for p in passages if settings.code_interviewer or not p.is_interviewer]
     texts = [p.text for p in coded]
     keys = [text_key(t) for t in texts]
-    with store.open_store(settings.db) as con:
-        cached = store.cached_embeddings(con, settings.embedding_model, keys)
+    with writing(settings, load_limit) as con:
+        cached = store.cached_embeddings(con, classifier.encoder_id, keys)
     missing = list(dict.fromkeys(k for k in keys if k not in cached))
     if missing:
         first = {k: t for k, t in zip(keys, texts, strict=True)}
-        fresh = embed.submit([first[k] for k in missing], settings).result()
+        fresh = embed.submit([first[k] for k in missing], classifier.encoder, settings).result()
         cached.update(zip(missing, fresh, strict=True))
     else:
         fresh = np.zeros((0, 0), dtype=np.float32)
@@ -154,7 +191,7 @@ def _run_chunk(settings: Settings, run_id: str, classifier: Classifier, docs, co
         documents=docs, passages=passages, codings=codings, scores=scores, scored_ids=ids,
         codes=cb.ids, model_id=classifier.model_id, codebook=cb.name, codebook_version=cb.version,
     )  # fmt: skip
-    load(settings, run_id, batch, missing, fresh)
+    load(settings, run_id, batch, classifier.encoder_id, missing, fresh, load_limit)
     counts["documents"] += len(docs)
     counts["passages"] += len(passages)
     counts["coded"] += len(coded)
@@ -177,6 +214,16 @@ def _summary(settings, run_id, status, counts, classifier, rejected) -> RunSumma
         codebook_version=classifier.codebook.version,
         rejected=tuple(rejected),
     )
+
+
+def with_task_runner(dask_address: str | None = None):
+    """The pipeline flow; given a Dask scheduler address (tcp://host:8786), one whose
+    submitted tasks (embedding and coding) run on that existing Dask cluster."""
+    if not dask_address:
+        return pipeline
+    from prefect_dask import DaskTaskRunner
+
+    return pipeline.with_options(task_runner=DaskTaskRunner(address=dask_address))
 
 
 if __name__ == "__main__":

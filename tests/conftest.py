@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
+ROOT = ROOT
 SHARED = ROOT.parent / "shared"
 GOOD_FILES = sorted(
     p.name for p in DATA.iterdir() if p.is_file() and p.name not in ("EXPECTED.md", "manifest.csv")

@@ -26,6 +26,8 @@ Embed = Callable[[list[str]], np.ndarray]
 class Classifier(Protocol):
     model_id: str
     codebook: Codebook
+    encoder: str  # what passages are embedded with (a model name or folder)
+    encoder_id: str  # the embedding cache's key for that encoder
 
     def predict_scores(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """(n passages, n codes) scores, higher = more likely."""
@@ -53,6 +55,7 @@ class ZeroShotClassifier:
         self.threshold = threshold
         self.margin = margin
         self.model_id = f"zero-shot:{embedding_model}:{codebook.ref}"
+        self.encoder = self.encoder_id = embedding_model
         prototypes = []
         for code in codebook.codes:
             vectors = embed([code.description(), *code.examples])

@@ -64,14 +64,21 @@ def main() -> None:
 @click.option("--embedding-model", help="Sentence-transformers model name or folder.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's log lines while running.")
-def run(paths, manifest, db, codebook, model_dir, embedding_model, fmt, verbose) -> None:
+@click.option(
+    "--dask-address",
+    help="Embed and code on this running Dask cluster (tcp://host:8786) "
+    "[or $NARRATIVES_DASK_ADDRESS; default: this machine].",
+)
+def run(paths, manifest, db, codebook, model_dir, embedding_model, fmt, verbose, dask_address):
     """Ingest, segment, embed, code and store the files in PATHS (files or folders).
 
     \b
     Exit status: 0 all files loaded; 3 some files rejected (the rest loaded, see the
     summary and the run_errors table); 1 the run failed and stored nothing new.
     """
-    summary = _run_pipeline(paths, manifest, db, codebook, model_dir, embedding_model, verbose)
+    summary = _run_pipeline(
+        paths, manifest, db, codebook, model_dir, embedding_model, verbose, dask_address
+    )
     if fmt == "json":
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
@@ -79,7 +86,9 @@ def run(paths, manifest, db, codebook, model_dir, embedding_model, fmt, verbose)
     sys.exit(summary.exit_code)
 
 
-def _run_pipeline(paths, manifest, db, codebook, model_dir, embedding_model, verbose):
+def _run_pipeline(
+    paths, manifest, db, codebook, model_dir, embedding_model, verbose, dask_address=None
+):
     from narratives.codebook import CodebookError
     from narratives.embed import EmbeddingModelError
     from narratives.ingest import ManifestError
@@ -87,12 +96,13 @@ def _run_pipeline(paths, manifest, db, codebook, model_dir, embedding_model, ver
     from narratives.settings import SettingsError
     from narratives.store import StoreError
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(dask_address=dask_address)
     from flows import configure_prefect
 
     configure_prefect(settings.prefect_home, "INFO" if verbose else "WARNING")
-    from flows.pipeline import pipeline
+    from flows.pipeline import with_task_runner
 
+    pipeline = with_task_runner(settings.dask_address)
     try:
         result = pipeline(
             paths=[str(p) for p in paths],
@@ -104,6 +114,13 @@ def _run_pipeline(paths, manifest, db, codebook, model_dir, embedding_model, ver
         )
     except (CodebookError, EmbeddingModelError, ManifestError, SettingsError, StoreError) as e:
         raise UserError(str(e)) from e
+    except OSError as e:
+        if settings.dask_address and settings.dask_address in str(e):
+            raise UserError(
+                f"cannot reach the Dask scheduler at {settings.dask_address} ({e}); start the "
+                "cluster first, or run without --dask-address"
+            ) from e
+        raise
     return RunSummary.from_json(result)
 
 
@@ -141,6 +158,198 @@ def sql(query, db, fmt) -> None:
     click.echo(format_rows(columns, rows, fmt), nl=False)
 
 
+def _model_errors():
+    from narratives.codebook import CodebookError
+    from narratives.embed import EmbeddingModelError
+    from narratives.examples import ExamplesError
+    from narratives.train import ModelError
+
+    return (CodebookError, EmbeddingModelError, ExamplesError, ModelError, ValueError)
+
+
+@main.command()
+@click.option(
+    "--codebook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Codebook YAML [default: data/codebooks/systems-leadership.yaml].",
+)
+@click.option(
+    "--examples",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Coded examples, JSON lines: {"text": ..., "codes": [...], "context": ...}.',
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--method",
+    type=click.Choice(["fine-tune", "linear"]),
+    default="fine-tune",
+    show_default=True,
+    help="fine-tune the encoder with a classification head, or linear heads on frozen embeddings.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
+def train(codebook, examples, out, method, epochs, seed, embedding_model) -> None:
+    """Train a classifier from coded examples into the model folder OUT.
+
+    \b
+    Example (the shipped default model):
+      narratives train --codebook data/codebooks/systems-leadership.yaml \\
+        --examples data/training/systems-leadership.jsonl --out models/systems-leadership
+    """
+    from narratives.codebook import load_codebook
+    from narratives.examples import load_examples
+    from narratives.train import TrainOptions
+    from narratives.train import train as train_model
+
+    settings = Settings.from_env(codebook=codebook, embedding_model=embedding_model)
+    opts = TrainOptions(
+        method=method, epochs=epochs, seed=seed, embedding_model=settings.embedding_model
+    )
+    try:
+        cb = load_codebook(settings.codebook)
+        rows, sha = load_examples(examples, cb)
+        metrics = train_model(cb, rows, sha, out, opts, log=lambda m: click.echo(m, err=True))
+    except _model_errors() as e:
+        raise UserError(str(e)) from e
+    cal = metrics["calibration_split"]
+    click.echo(
+        f"Saved {out} (held-out calibration split, n={cal['n']}: macro-F1 {cal['macro_f1']:.3f}, "
+        f"mean kappa {cal['mean_kappa']:.3f}). Measure it on unseen passages with "
+        f"`narratives evaluate --model {out} --examples FILE`."
+    )
+
+
+model_option = click.option(
+    "--model",
+    "model",
+    default="models/systems-leadership",
+    show_default=True,
+    help="Trained model folder, or `zero-shot` (then --codebook is needed).",
+)
+codebook_option = click.option(
+    "--codebook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Codebook YAML (for zero-shot; for a trained model, checked against its own).",
+)
+
+
+def _open_model(model, codebook):
+    from narratives.evaluate import open_classifier
+
+    try:
+        return open_classifier(model, codebook)
+    except _model_errors() as e:
+        raise UserError(str(e)) from e
+
+
+@main.command()
+@model_option
+@codebook_option
+@click.option(
+    "--examples", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def evaluate(model, codebook, examples, fmt) -> None:
+    """Measure a classifier against coded examples it was not trained on.
+
+    \b
+    Per code precision, recall, F1, Cohen's kappa and support; macro and micro F1;
+    Krippendorff's alpha; for exclusive codebooks accuracy and the confusion matrix.
+    Example:
+      narratives evaluate --model models/systems-leadership --examples coded.jsonl
+    """
+    from narratives.evaluate import evaluate as evaluate_model
+
+    classifier = _open_model(model, codebook)
+    try:
+        report = evaluate_model(classifier, examples)
+    except _model_errors() as e:
+        raise UserError(str(e)) from e
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    rows = [
+        (c, s["precision"], s["recall"], s["f1"], s["kappa"], s["support"])
+        for c, s in report["per_code"].items()
+    ]
+    click.echo(f"{report['model_id']} on {report['n']} examples from {examples}")
+    click.echo(
+        format_rows(["code", "precision", "recall", "f1", "kappa", "support"], rows, "table"),
+        nl=False,
+    )
+    click.echo(
+        f"macro-F1 {report['macro_f1']:.3f}  micro-F1 {report['micro_f1']:.3f}  "
+        f"mean kappa {report['mean_kappa']:.3f}  Krippendorff's alpha "
+        f"{report['krippendorff_alpha']:.3f}"
+        + (f"  accuracy {report['accuracy']:.3f}" if "accuracy" in report else "")
+    )
+
+
+@main.command()
+@model_option
+@codebook_option
+@click.option("--input", "input_file", required=True, type=click.File("r", encoding="utf-8-sig"))
+@click.option("--output", "output_file", type=click.File("w", encoding="utf-8"), default="-")
+def predict(model, codebook, input_file, output_file) -> None:
+    """Code passages from a JSON-lines file ({"text": ...} per line) with a classifier.
+
+    Each output line is the input object plus `codes`, `scores` (every code) and
+    `uncertain` (codes in the abstain band, for a human to check).
+    """
+    from narratives.evaluate import predict as predict_codes
+
+    classifier = _open_model(model, codebook)
+    rows = []
+    for number, line in enumerate(input_file, start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                rows.append(row if isinstance(row, dict) else {"text": str(row)})
+                rows[-1]["text"]  # noqa: B018 - a missing text is an error
+            except (json.JSONDecodeError, KeyError) as e:
+                raise UserError(f"{input_file.name} line {number}: expected {{\"text\": ...}}") from e
+    for row, p in zip(rows, predict_codes(classifier, [str(r["text"]) for r in rows])):
+        row.update(codes=p.codes, scores=p.scores, uncertain=p.uncertain)
+        output_file.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@main.command()
+@model_option
+@click.argument("text")
+@click.option("--neighbours", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def explain(model, text, neighbours, fmt) -> None:
+    """Show why a passage gets its codes: probabilities and the nearest coded examples.
+
+    \b
+    Example:
+      narratives explain "We sat with families in the discharge lounge and listened."
+    """
+    from narratives.evaluate import explain as explain_passage
+    from narratives.train import TrainedClassifier
+
+    classifier = _open_model(model, None)
+    if not isinstance(classifier, TrainedClassifier):
+        raise UserError("explain needs a trained model folder (it shows its coded examples)")
+    result = explain_passage(classifier, text, neighbours)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"Model {result['model_id']}")
+    for code, score in sorted(result["scores"].items(), key=lambda kv: -kv[1]):
+        mark = "applied" if code in result["codes"] else ""
+        mark += " (uncertain)" if code in result["uncertain"] else ""
+        threshold = result["thresholds"][code]
+        click.echo(f"  {code:<12} {score:.2f}  threshold {threshold:.2f}  {mark}".rstrip())
+    for code, support in result["nearest_examples"].items():
+        click.echo(f"\nNearest coded examples for {code}:")
+        for ex in support:
+            click.echo(f"  [{ex['similarity']:.2f}] {ex['text']}  ({', '.join(ex['codes'])})")
+
+
 def format_rows(columns: list[str], rows: list[tuple], fmt: str) -> str:
     """Rows as an aligned table, CSV, JSON (a list of objects) or a Markdown table."""
     if fmt == "json":
@@ -162,6 +371,580 @@ def format_rows(columns: list[str], rows: list[tuple], fmt: str) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines) + "\n"
+
+# --- human review and agreement (narratives.review, narratives.human, narratives.agreement) ---
+
+
+def _existing_db(db: Path | None) -> Settings:
+    settings = Settings.from_env(db=db)
+    if not settings.db.exists():
+        raise UserError(f"{settings.db} does not exist yet; run `narratives run` first")
+    return settings
+
+
+def _codebook_or_none(settings: Settings):
+    from narratives.codebook import CodebookError, load_codebook
+
+    try:
+        return load_codebook(settings.codebook)
+    except CodebookError:
+        return None
+
+
+@main.command()
+@click.option("--coder", required=True, help="Your name, as recorded on your decisions.")
+@click.option("--code", help="Review suggestions of this code only.")
+@click.option("--limit", type=click.IntRange(min=1), help="Review at most N suggestions.")
+@db_option
+def review(coder, code, limit, db) -> None:
+    """Accept, reject or change the model's least certain codings, one at a time.
+
+    \b
+    Keys: [a]ccept  [r]eject  [c]hange (type another code)  [s]kip  [q]uit.
+    Each decision is stored at once; quit any time and carry on later.
+    """
+    from narratives.review import (
+        AlreadyDecidedError,
+        ReviewError,
+        format_suggestion,
+        model_codes,
+        record_decision,
+        suggestions,
+    )
+    from narratives.store import StoreError, open_store, publish
+
+    settings = _existing_db(db)
+    try:
+        with open_store(settings.db) as con:
+            items = suggestions(con, coder, code, limit)
+            codes = model_codes(con, items[0].model_id) if items else []
+    except (ReviewError, StoreError) as e:
+        raise UserError(str(e)) from e
+    if not items:
+        click.echo(f"Nothing to review: {coder} has decided every suggestion.")
+        return
+    codebook = _codebook_or_none(settings)
+    definitions = {c.id: c.definition for c in codebook.codes} if codebook else {}
+    done = {"accept": 0, "reject": 0, "change": 0, "skip": 0}
+    for number, item in enumerate(items, start=1):
+        click.echo(format_suggestion(item, number, len(items), definitions.get(item.code)))
+        key = click.prompt(
+            "[a]ccept [r]eject [c]hange [s]kip [q]uit", type=click.Choice(list("arcsq")),
+            show_choices=False,
+        )  # fmt: skip
+        if key == "q":
+            break
+        decision = {"a": "accept", "r": "reject", "c": "change", "s": "skip"}[key]
+        new_code = None
+        if decision == "change":
+            others = [c for c in codes if c != item.code]
+            new_code = click.prompt("Code instead", type=click.Choice(others))
+        if decision != "skip":
+            try:
+                with open_store(settings.db) as con:
+                    record_decision(con, item, decision, coder, new_code)
+                    publish(con, settings.db)
+            except AlreadyDecidedError as e:
+                click.echo(f"  not stored: {e}")
+                continue
+            except (ReviewError, StoreError) as e:
+                raise UserError(str(e)) from e
+        done[decision] += 1
+    click.echo(
+        f"{coder}: {done['accept']} accepted, {done['reject']} rejected, "
+        f"{done['change']} changed, {done['skip']} skipped."
+    )
+
+
+@main.command("import-codings")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--coder", help="Coder of the rows that name none (a coder column wins).")
+@db_option
+def import_codings_command(file, coder, db) -> None:
+    """Import human codings from CSV (passage_id,code[,coder]) or JSON lines.
+
+    \b
+    Importing a file again replaces that coder's codings of the passages it names.
+    Exit status: 0 all rows stored; 3 some passages are not in the database (listed).
+    """
+    from narratives.human import HumanCodingError, import_codings
+    from narratives.store import StoreError, open_store, publish
+
+    settings = _existing_db(db)
+    codebook = _codebook_or_none(settings)
+    try:
+        with open_store(settings.db) as con:
+            summary = import_codings(con, file, coder, codebook.ids if codebook else None)
+            if summary.passages:
+                publish(con, settings.db)
+    except (HumanCodingError, StoreError) as e:
+        raise UserError(str(e)) from e
+    unknown = summary.unknown
+    listed = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    if unknown and not summary.passages:
+        raise UserError(
+            f"none of the {len(unknown)} passages in {file} is in {settings.db} ({listed}); "
+            "were they coded in another database?"
+        )
+    click.echo(
+        f"Imported {summary.stored} codings of {summary.passages} passages "
+        f"(coder {', '.join(summary.coders)})."
+    )
+    if summary.no_codes:
+        click.echo(f"  {summary.no_codes} passages listed with no code")
+    if unknown:
+        click.echo(f"  {len(unknown)} passages not in the database, not imported: {listed}")
+        sys.exit(3)
+
+
+@main.command()
+@click.option("--coder-a", required=True, help="`model`, `model:<model_id>` or a coder's name.")
+@click.option("--coder-b", required=True, help="`model`, `model:<model_id>` or a coder's name.")
+@click.option("--code", help="Compare this code only.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@db_option
+def agreement(coder_a, coder_b, code, fmt, db) -> None:
+    """Agreement of two coders (the model counts as one) on the passages both coded.
+
+    \b
+    Per code: Cohen's kappa, percent agreement, counts; overall: Krippendorff's alpha
+    (nominal, each passage x code a unit) and the mean kappa.
+    """
+    from narratives.agreement import AgreementError
+    from narratives.agreement import agreement as compute_agreement
+    from narratives.query import reader_path
+    from narratives.store import StoreError, connect
+
+    settings = _existing_db(db)
+    try:
+        con = connect(reader_path(settings), read_only=True)
+        try:
+            report = compute_agreement(con, coder_a, coder_b, code)
+        finally:
+            con.close()
+    except (AgreementError, StoreError) as e:
+        raise UserError(str(e)) from e
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    click.echo(f"A: {report.coder_a.label}")
+    click.echo(f"B: {report.coder_b.label}")
+    click.echo(f"Passages both coded: {report.n_passages}")
+    columns = ["code", "kappa", "agreement", "both", "only_a", "only_b", "neither"]
+    rows = [
+        (c.code, f"{c.kappa:.3f}", f"{100 * c.percent_agreement:.1f}%", c.both, c.only_a,
+         c.only_b, c.neither)
+        for c in report.per_code
+    ]  # fmt: skip
+    click.echo(format_rows(columns, rows, "table"), nl=False)
+
+    def number(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
+    click.echo(f"Mean kappa: {number(report.mean_kappa)}")
+    click.echo(f"Krippendorff's alpha: {number(report.krippendorff_alpha)}")
+
+
+@main.command("export-training")
+@click.option("--coder", required=True, help="Whose reviewed or imported passages to export.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+def export_training_command(coder, out, db) -> None:
+    """Write a coder's reviewed or imported passages as training examples (JSON lines).
+
+    \b
+    Each line: {"text": ..., "codes": [...], "context": <the passage before>, "id": ...};
+    train on it with the trainer's examples option.
+    """
+    from narratives.human import HumanCodingError, export_training
+    from narratives.query import reader_path
+    from narratives.store import StoreError, connect
+
+    settings = _existing_db(db)
+    try:
+        con = connect(reader_path(settings), read_only=True)
+        try:
+            examples = export_training(con, coder, out)
+        finally:
+            con.close()
+    except (HumanCodingError, StoreError) as e:
+        raise UserError(str(e)) from e
+    empty = sum(1 for e in examples if not e["codes"])
+    click.echo(f"Wrote {len(examples)} examples ({empty} with no code) to {out}")
+
+
+# --- batch queue for evaluators (flows/queue.py, narratives.queue) ---
+
+DEFAULT_API_URL = "http://127.0.0.1:4200/api"
+
+
+def api_url_option(f):
+    return click.option(
+        "--api-url",
+        envvar="PREFECT_API_URL",
+        default=DEFAULT_API_URL,
+        show_default=True,
+        help="The Prefect server's API [or $PREFECT_API_URL].",
+    )(f)
+
+
+def _use_prefect(api_url: str | None, log_level: str = "WARNING") -> None:
+    """Prefect's settings, fixed before prefect is imported; with `api_url`, a server's."""
+    import os
+
+    from flows import configure_prefect
+
+    configure_prefect(Settings.from_env().prefect_home, log_level)
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=4200, show_default=True)
+def server(host, port) -> None:
+    """Start the Prefect server that the batch queue runs on, and keep it running.
+
+    \b
+    Its SQLite database lives in .prefect/ (or $NARRATIVES_PREFECT_HOME); the UI is at
+    http://127.0.0.1:4200. The same as:
+      PREFECT_HOME=.prefect prefect server start --host 127.0.0.1 --port 4200
+    """
+    import os
+
+    _use_prefect(None)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", host]
+    os.execv(sys.executable, [*command, "--port", str(port)])
+
+
+@main.command()
+@db_option
+@api_url_option
+@click.option(
+    "--dask-address",
+    help="Embed and code on this running Dask cluster (tcp://host:8786) "
+    "[or $NARRATIVES_DASK_ADDRESS].",
+)
+@click.option(
+    "--runs",
+    "concurrent_runs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Batches run at once; their DuckDB writes still take turns.",
+)
+def serve(db, api_url, dask_address, concurrent_runs) -> None:
+    """Serve the pipeline to the batch queue: run queued batches until stopped (Ctrl-C).
+
+    \b
+    Registers the deployment narratives-pipeline/batch-queue on the Prefect server and
+    the global concurrency limit that lets one batch at a time write the database.
+    """
+    import os
+
+    from narratives.queue import QueueError
+
+    settings = Settings.from_env(db=db, dask_address=dask_address)
+    _use_prefect(api_url, "INFO")
+    # The runner looks for queued runs every 10 s by default: a batch would wait that long.
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "5")
+    from flows.queue import DEPLOYMENT
+    from flows.queue import serve as serve_queue
+
+    on = f" on Dask at {settings.dask_address}" if settings.dask_address else ""
+    click.echo(f"Serving {DEPLOYMENT} from {api_url}{on}; stop with Ctrl-C.")
+    click.echo(f"Batches load into {settings.db.resolve()} (readers open {settings.read_db}).")
+    try:
+        serve_queue(settings.db, api_url, settings.dask_address, concurrent_runs)
+    except QueueError as e:
+        raise UserError(str(e)) from e
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of case attributes: file,title,place,project,wave,date,role.",
+)
+@click.option("--batch", "batch_name", help="A name for the batch [default: the first path's].")
+@api_url_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def queue(paths, manifest, batch_name, api_url, fmt) -> None:
+    """Queue the files in PATHS as one batch for `narratives serve`; return at once.
+
+    \b
+    Prints the batch's run id. The same batch (same files and bytes, manifest and
+    parameters) queued again is not processed again: you get the first run's id.
+    """
+    from narratives.queue import QueueError, describe_batch
+
+    try:
+        batch = describe_batch(paths, manifest, batch_name)
+        _use_prefect(api_url)
+        from flows.queue import submit
+
+        run, new = submit(batch, api_url)
+    except QueueError as e:
+        raise UserError(str(e)) from e
+    if fmt == "json":
+        click.echo(json.dumps({**run.to_json(), "new": new}, indent=2))
+    elif new:
+        click.echo(f"Queued batch '{run.batch}' as run {run.run_id}")
+        click.echo(f"Follow it with: narratives status {run.run_id}")
+    else:
+        click.echo(f"Batch '{run.batch}' is already queued as run {run.run_id} ({run.state});")
+        click.echo("not queued again (change its files, or `narratives retry` a failed run)")
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@api_url_option
+@click.option("--wait", is_flag=True, help="Wait until it is done or failed (exit 1: failed).")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def status(run_id, api_url, wait, limit, fmt) -> None:
+    """Queued, running, done or failed: one run with its progress and summary, or the
+    recent runs (without RUN_ID)."""
+    from narratives.queue import QueueError, describe_runs, describe_status
+
+    _use_prefect(api_url)
+    from flows import queue as batch_queue
+
+    try:
+        if run_id is None:
+            runs = batch_queue.recent(api_url, limit)
+        elif wait:
+            runs = [batch_queue.wait(run_id, api_url, timeout=24 * 3600)]
+        else:
+            runs = [batch_queue.status(run_id, api_url)]
+    except QueueError as e:
+        raise UserError(str(e)) from e
+    if fmt == "json":
+        data = [r.to_json() for r in runs]
+        click.echo(json.dumps(data if run_id is None else data[0], indent=2, default=str))
+    elif run_id is None:
+        click.echo(format_rows(*describe_runs(runs), "table"), nl=False)
+    else:
+        click.echo("\n".join(describe_status(runs[0])))
+    if wait and run_id is not None and runs[0].state == "failed":
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also retry a run still marked queued or running because its worker was killed.",
+)
+@api_url_option
+def retry(run_id, force, api_url) -> None:
+    """Queue a failed run again, with the same files and parameters.
+
+    Nothing already loaded is duplicated: each document's rows are replaced whole."""
+    from narratives.queue import QueueError
+
+    _use_prefect(api_url)
+    from flows.queue import retry as retry_run
+
+    try:
+        run = retry_run(run_id, api_url, force)
+    except QueueError as e:
+        raise UserError(str(e)) from e
+    click.echo(f"Queued a retry of run {run_id} as run {run.run_id}")
+    click.echo(f"Follow it with: narratives status {run.run_id}")
+
+
+# --- report and REFI-QDA exchange (narratives.report, narratives.qdpx) ---
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write.")  # fmt: skip
+@db_option
+@click.option("--real-names", is_flag=True, help="Show speakers' names, not [role, place].")
+def report(out, db, real_names) -> None:
+    """Write one self-contained HTML page: prevalence by place and wave, change between
+    waves, code co-occurrence and the strongest excerpts per code.
+
+    \b
+    Example:
+      narratives report --out report.html
+    """
+    from narratives.report import ReportError, write_report
+
+    settings = _existing_db(db)
+    try:
+        data = write_report(settings, out, real_names)
+    except ReportError as e:
+        raise UserError(str(e)) from e
+    click.echo(
+        f"Wrote {out}: {data.documents} documents, {sum(data.totals.values())} participant "
+        f"passages, {len(data.places)} places, {len(data.waves)} waves, {len(data.codes)} codes."
+    )
+
+
+@main.group()
+def export() -> None:
+    """Write the evidence in formats other tools read."""
+
+
+@export.command("qdpx")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@click.option("--coder", "coders", multiple=True,
+              help="Export only these codings: `model`, `model:<model_id>` or a coder's name "
+                   "(repeat for several) [default: all].")  # fmt: skip
+def export_qdpx_command(file, db, coders) -> None:
+    """Write a REFI-QDA project (.qdpx) for NVivo, ATLAS.ti, MAXQDA or QualCoder.
+
+    \b
+    Every document becomes a text source; every coded passage a selection with its codes.
+    Example:
+      narratives export qdpx evidence.qdpx
+    """
+    from narratives.qdpx import QdpxError, export_qdpx
+    from narratives.query import reader_path
+    from narratives.store import StoreError, connect
+
+    settings = _existing_db(db)
+    try:
+        con = connect(reader_path(settings), read_only=True)
+        try:
+            s = export_qdpx(con, file, _codebook_or_none(settings), coders, settings.db.stem)
+        finally:
+            con.close()
+    except (QdpxError, StoreError) as e:
+        raise UserError(str(e)) from e
+    click.echo(
+        f"Wrote {file}: {s.sources} sources, {s.selections} coded passages, {s.codings} "
+        f"codings, {s.codes} codes, by {'; '.join(s.users) or 'nobody'}."
+    )
+
+
+@main.command("import-qdpx")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--coder", help="Store every coding as this coder's [default: each coding's user].")
+@db_option
+def import_qdpx_command(file, coder, db) -> None:
+    """Import the codings of a REFI-QDA project (.qdpx) as human codings.
+
+    \b
+    Sources are matched to stored documents by their text (else by name), selections to
+    the passage with the same span (else the one they overlap most). Importing again
+    replaces that coder's codings of the same passages.
+    Exit status: 0 every coding stored; 3 some could not be placed (listed).
+    """
+    from narratives.qdpx import QdpxError, import_qdpx
+    from narratives.store import StoreError, open_store, publish
+
+    settings = _existing_db(db)
+    try:
+        with open_store(settings.db) as con:
+            s = import_qdpx(con, file, coder, _codebook_or_none(settings))
+            if s.stored:
+                publish(con, settings.db)
+    except (QdpxError, StoreError) as e:
+        raise UserError(str(e)) from e
+    click.echo(
+        f"Imported {s.stored} codings of {s.passages} passages from {len(s.matched)} of "
+        f"{s.sources} sources (coder {', '.join(s.coders) or 'none'})."
+    )
+    if s.model_codings:
+        click.echo(f"  {s.model_codings} codings by the narratives model skipped (give --coder)")
+    if s.unmatched:
+        click.echo(f"  sources matching no stored document: {', '.join(s.unmatched)}")
+    if s.unplaced:
+        click.echo(f"  {s.unplaced} codings on selections that overlap no passage")
+    if s.unknown_codes:
+        listed = ", ".join(f"{c} ({n})" for c, n in sorted(s.unknown_codes.items()))
+        click.echo(f"  codings of codes not in the codebook: {listed}")
+    if s.whole_source:
+        click.echo(f"  {s.whole_source} codings of whole sources (not passages) skipped")
+    if not s.complete:
+        sys.exit(3)
+
+
+# --- evidence for researchers and report authors (narratives.export, narratives.excerpts) ---
+
+
+@export.command("parquet")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@click.option("--with-embeddings", is_flag=True, help="Also export the embedding cache.")
+@click.option("--real-names", is_flag=True, help="Keep people's names [default: pseudonyms].")
+def export_parquet_command(out_dir, db, with_embeddings, real_names) -> None:
+    """Write every table and view as DIR/<name>.parquet, from the published copy.
+
+    \b
+    People's names are replaced by pseudonyms such as [Enabler, Kelsham] unless --real-names.
+    Example:
+      narratives export parquet evidence-parquet/
+    """
+    from narratives.export import ExportError, export_parquet
+
+    try:
+        files = export_parquet(Settings.from_env(db=db), out_dir, with_embeddings, real_names)
+    except ExportError as e:
+        raise UserError(str(e)) from e
+    rows = [(f.name, f.kind, f.rows, str(f.path)) for f in files]
+    click.echo(format_rows(["name", "kind", "rows", "file"], rows, "table"), nl=False)
+
+
+@main.command()
+@click.option("--code", required=True, help="The code, e.g. relating.")
+@click.option("--place", help="Only documents of this place.")
+@click.option("--wave", help="Only documents of this wave.")
+@click.option("--role", help="Only documents of this (manifest) role.")
+@click.option("--min-score", type=float, help="Only codings scored at least this.")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--per-document", type=click.IntRange(min=1),
+              help="At most this many from one document [default: ceil(limit / 3)].")
+@click.option("--per-speaker", type=click.IntRange(min=1),
+              help="At most this many from one speaker [default: ceil(limit / 3)].")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "docx", "html", "json"]),
+              default="md", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file [default: print; docx needs --out].")
+@click.option("--real-names", is_flag=True, help="Keep people's names [default: pseudonyms].")
+@db_option
+def excerpts(code, place, wave, role, min_score, limit, per_document, per_speaker, fmt, out,
+             real_names, db) -> None:  # fmt: skip
+    """The strongest passages for a code, exactly as said, each with a citation.
+
+    \b
+    Balanced: at most --per-document from one document and --per-speaker from one speaker;
+    near-duplicate passages (the same text in two files) appear once.
+    Example:
+      narratives excerpts --code relating --wave follow-up --limit 5 --format md
+    """
+    from narratives import excerpts as ex
+
+    if fmt == "docx" and out is None:
+        raise UserError("docx is a binary format: give --out FILE.docx")
+    try:
+        chosen = ex.select_excerpts(
+            Settings.from_env(db=db), code, place=place, wave=wave, role=role,
+            min_score=min_score, limit=limit, per_document=per_document,
+            per_speaker=per_speaker, real_names=real_names,
+        )  # fmt: skip
+    except ex.ExcerptError as e:
+        raise UserError(str(e)) from e
+    title = ex.heading(code, place=place, wave=wave, role=role)
+    if fmt == "docx":
+        ex.write_docx(chosen, out, title)
+    else:
+        writers = {"md": ex.to_markdown, "csv": ex.to_csv, "json": ex.to_json}
+        text = ex.to_html(chosen, title) if fmt == "html" else writers[fmt](chosen)
+        if out is None:
+            click.echo(text, nl=False)
+        else:
+            out.write_text(text, encoding="utf-8")
+    if out is not None:
+        click.echo(f"Wrote {len(chosen)} excerpts to {out}")
+    elif not chosen:
+        click.echo(f"No passages coded '{code}' match these filters.", err=True)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ class CodedBatch:
 
 
 def _lock_holder(message: str) -> str:
-    m = re.search(r"Conflicting lock is held in (.*?)(?:\.|$| See)", message)
+    m = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", message)
     return m.group(1).strip() if m else "another process"
 
 
@@ -361,7 +361,7 @@ def publish(con: duckdb.DuckDBPyConnection, db: Path) -> Path:
     target = read_copy_path(db)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
-    current = con.execute("SELECT current_database()").fetchone()[0]
+    current = con.execute("SELECT current_database()").fetchall()[0][0]
     con.execute(f"ATTACH {_quote(str(tmp))} AS narratives_snapshot")
     try:
         con.execute(f'COPY FROM DATABASE "{current}" TO narratives_snapshot')

@@ -1,0 +1,110 @@
+"""Evaluate, predict and explain: a classifier against coded examples, or on new text.
+
+`--model zero-shot` (with a codebook) measures the codebook-only classifier the same way, so a
+team can see what training bought them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from narratives.classify import Classifier, ZeroShotClassifier
+from narratives.codebook import Codebook, load_codebook
+from narratives.embed import embed_texts
+from narratives.examples import label_matrix, load_examples
+from narratives.metrics import exclusive_report, multilabel_report
+from narratives.train import TrainedClassifier
+
+ZERO_SHOT = "zero-shot"
+
+
+def open_classifier(model: str | Path, codebook: Path | None = None, embedding_model: str = "all-MiniLM-L6-v2") -> Classifier:
+    """A trained model folder, or `zero-shot` with the given codebook."""
+    if str(model) == ZERO_SHOT:
+        if codebook is None:
+            raise ValueError("--model zero-shot needs --codebook FILE")
+        cb = load_codebook(codebook)
+        return ZeroShotClassifier(cb, lambda t: embed_texts(t, embedding_model), embedding_model)
+    return TrainedClassifier.load(Path(model), load_codebook(codebook) if codebook else None)
+
+
+def _scores(classifier: Classifier, texts: list[str]) -> np.ndarray:
+    vectors = embed_texts(texts, classifier.encoder)
+    return classifier.predict_scores(vectors, texts)
+
+
+def evaluate(classifier: Classifier, examples_path: Path) -> dict:
+    """Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
+    alpha; for exclusive codebooks also accuracy and the confusion matrix."""
+    codebook = classifier.codebook
+    examples, sha = load_examples(examples_path, codebook)
+    scores = _scores(classifier, [e.text for e in examples])
+    pred = classifier.decide(scores)
+    gold = label_matrix(examples, codebook.ids)
+    if codebook.exclusive:
+        report = exclusive_report(
+            [e.codes[0] for e in examples], [codebook.ids[i] for i in pred.argmax(1)], codebook.ids
+        )
+    else:
+        report = multilabel_report(gold, pred, codebook.ids)
+    report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
+    return report
+
+
+@dataclass(frozen=True)
+class Prediction:
+    codes: list[str]
+    scores: dict[str, float]
+    uncertain: list[str]
+
+
+def predict(classifier: Classifier, texts: list[str]) -> list[Prediction]:
+    """Codes applied, every code's score, and the codes in the abstain band, per text."""
+    scores = _scores(classifier, texts)
+    applied = classifier.decide(scores)
+    band = classifier.uncertain(scores) if hasattr(classifier, "uncertain") else np.zeros_like(applied)
+    ids = classifier.codebook.ids
+    return [
+        Prediction(
+            codes=[c for c, a in zip(ids, row_applied) if a],
+            scores={c: round(float(s), 4) for c, s in zip(ids, row)},
+            uncertain=[c for c, u in zip(ids, row_band) if u],
+        )
+        for row, row_applied, row_band in zip(scores, applied, band)
+    ]
+
+
+def explain(classifier: TrainedClassifier, text: str, neighbours: int = 3) -> dict:
+    """For one passage: each code's probability and decision, and the nearest coded training
+    examples that carry each applied (or most likely) code."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    vector = embed_texts([text], classifier.encoder)
+    prediction = predict(classifier, [text])[0]
+    examples = json.loads((classifier.folder / "examples.json").read_text())
+    stored = load_file(classifier.folder / "examples.safetensors")["vectors"]
+    similarity = stored @ vector[0]
+    focus = prediction.codes or [max(prediction.scores, key=prediction.scores.get)]
+    support = {}
+    for code in focus:
+        carrying = [i for i, e in enumerate(examples) if code in e["codes"]]
+        best = sorted(carrying, key=lambda i: -similarity[i])[:neighbours]
+        support[code] = [
+            {"text": examples[i]["text"], "codes": examples[i]["codes"], "similarity": round(float(similarity[i]), 3)}
+            for i in best
+        ]
+    return {
+        "text": text,
+        "model_id": classifier.model_id,
+        "codes": prediction.codes,
+        "scores": prediction.scores,
+        "thresholds": {c: float(t) for c, t in zip(classifier.codebook.ids, classifier.thresholds)},
+        "uncertain": prediction.uncertain,
+        "nearest_examples": support,
+    }
+
+

@@ -1,0 +1,75 @@
+"""Coded examples: JSON lines `{"text": ..., "codes": [...], "context": optional}`.
+
+`[]` means no code applies. `context` is the preceding turn (usually the question)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from narratives.codebook import Codebook
+
+
+class ExamplesError(ValueError):
+    """The examples file cannot be used with this codebook; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    codes: tuple[str, ...]
+    context: str = ""
+    id: str = ""
+
+
+def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
+    """The examples in `path` and the sha256 of the file; every code must be in the codebook."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise ExamplesError(f"cannot read examples {path}: {e.strerror or e}") from e
+    known = set(codebook.ids)
+    examples: list[Example] = []
+    problems: list[str] = []
+    for number, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"line {number}: not JSON ({e.msg})")
+            continue
+        if not isinstance(row, dict) or not str(row.get("text", "")).strip():
+            problems.append(f"line {number}: needs a non-empty \"text\"")
+            continue
+        codes = row.get("codes", [])
+        if isinstance(codes, str):
+            codes = [codes]
+        unknown = sorted(set(codes) - known)
+        if unknown:
+            problems.append(f"line {number}: codes not in codebook {codebook.ref}: {unknown}")
+            continue
+        if codebook.exclusive and len(codes) != 1:
+            problems.append(f"line {number}: the codebook is exclusive, so exactly one code")
+            continue
+        examples.append(
+            Example(str(row["text"]), tuple(codes), str(row.get("context") or ""), str(row.get("id", "")))
+        )
+    if problems:
+        shown = "\n  - ".join(problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise ExamplesError(f"{path} has {len(problems)} unusable line(s):\n  - {shown}{more}")
+    if not examples:
+        raise ExamplesError(f"{path} has no examples")
+    return examples, hashlib.sha256(raw).hexdigest()
+
+
+def label_matrix(examples: list[Example], codes: list[str]) -> np.ndarray:
+    """(n examples, n codes) booleans."""
+    return np.array([[c in e.codes for c in codes] for e in examples], dtype=bool).reshape(
+        len(examples), len(codes)
+    )

@@ -1,0 +1,161 @@
+"""End to end: the real Prefect flow, the real model, a real DuckDB file, via the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from narratives.cli import main
+from tests.conftest import BAD_FILES, DATA, GOOD_FILES
+
+
+def run(*args: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(main, ["run", *args, "--format", "json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def counts(db: Path) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+            for t in ("documents", "passages", "codings", "code_scores", "embeddings")
+        }
+
+
+def test_run_codes_every_participant_passage(corpus: Path, db: Path):
+    code, summary = run(str(corpus), "--manifest", str(corpus / "manifest.csv"), "--db", str(db))
+    assert code == 0
+    assert summary["status"] == "ok" and summary["rejected"] == []
+    assert summary["documents"] == len(GOOD_FILES) == 11
+    with duckdb.connect(str(db), read_only=True) as con:
+        participant = con.execute(
+            "SELECT count(*) FROM passages WHERE NOT is_interviewer"
+        ).fetchall()[0][0]
+        assert summary["coded_passages"] == participant
+        # every participant passage has a score for each of the six codes, interviewers none
+        assert con.execute(
+            "SELECT count(DISTINCT passage_id), count(*) FROM code_scores"
+        ).fetchall()[0] == (participant, 6 * participant)
+        assert con.execute(
+            "SELECT count(*) FROM code_scores JOIN passages USING (passage_id) "
+            "WHERE is_interviewer"
+        ).fetchall()[0][0] == 0
+        # every coding records its model, codebook version and run
+        assert con.execute(
+            "SELECT DISTINCT model_id, codebook, codebook_version, run_id, source FROM codings"
+        ).fetchall() == [
+            (summary["model_id"], "systems-leadership", "1", summary["run_id"], "model")
+        ]
+        assert summary["codings"] == con.execute("SELECT count(*) FROM codings").fetchall()[0][0]
+        # the evidence view carries case attributes and speakers
+        row = con.execute(
+            "SELECT place, wave, role, speaker, page FROM evidence "
+            "WHERE title LIKE 'Ashby Vale Home First - interim%' LIMIT 1"
+        ).fetchall()[0]
+        if row:  # report.pdf passages may or may not be coded: when they are, cited by page
+            assert row[:4] == ("Ashby Vale", "follow-up", "report", None) and row[4] in (1, 2)
+        speakers = {r[0] for r in con.execute("SELECT DISTINCT speaker FROM evidence").fetchall()}
+        assert "Interviewer" not in speakers
+        assert speakers <= {
+            "Dr Helen Marsh", "Grace Adeyemi", "Janet Okonkwo", "Dr Priya Nair",
+            "Marcus Bell", "Renée Dubois", None,
+        }  # fmt: skip
+        # passages are exact spans of the stored document text
+        assert con.execute(
+            "SELECT count(*) FROM passages p JOIN documents d USING (document_id) "
+            "WHERE substr(d.text, p.start_char + 1, p.end_char - p.start_char) <> p.text"
+        ).fetchall()[0][0] == 0
+    assert db.with_name("test.read.duckdb").exists()
+    assert counts(db.with_name("test.read.duckdb")) == counts(db)
+
+
+def test_rerun_adds_nothing_and_embeds_nothing(corpus: Path, db: Path):
+    args = (str(corpus), "--manifest", str(corpus / "manifest.csv"), "--db", str(db))
+    run(*args)
+    before = counts(db)
+    code, again = run(*args)
+    assert code == 0
+    assert (again["documents"], again["unchanged"], again["embedded"]) == (0, 11, 0)
+    assert counts(db) == before
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT run_id) FROM runs").fetchall()[0] == (2, 2)
+
+
+def test_changed_file_replaces_its_old_version(corpus: Path, db: Path):
+    args = (str(corpus), "--manifest", str(corpus / "manifest.csv"), "--db", str(db))
+    _, first = run(*args)
+    target = corpus / "interview.md"
+    target.write_text(
+        target.read_text() + "\nInterviewer: And next?\n\nGrace Adeyemi: We keep listening.\n"
+    )
+    code, second = run(*args)
+    assert code == 0 and second["documents"] == 1 and second["unchanged"] == 10
+    assert second["embedded"] == 1  # only the new passage; the rest came from the cache
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchall()[0][0] == 11
+        assert con.execute(
+            "SELECT count(*) = count(DISTINCT passage_id) FROM passages"
+        ).fetchall()[0][0]
+        texts = [
+            r[0]
+            for r in con.execute(
+                "SELECT p.text FROM passages p JOIN documents d USING (document_id) "
+                "WHERE d.path LIKE '%interview.md' ORDER BY seq"
+            ).fetchall()
+        ]
+    assert texts[-1] == "We keep listening." and len(texts) == 6
+
+
+def test_bad_files_are_reported_and_the_rest_loads(corpus: Path, db: Path):
+    shutil.copytree(DATA / "bad", corpus / "bad")
+    code, summary = run(str(corpus), "--manifest", str(corpus / "manifest.csv"), "--db", str(db))
+    assert code == 3 and summary["status"] == "partial"
+    assert summary["documents"] == 11
+    rejected = {Path(r["path"]).name: r["reason"] for r in summary["rejected"]}
+    assert sorted(rejected) == BAD_FILES
+    assert rejected["empty.txt"] == "is empty (0 bytes)"
+    assert rejected["corrupt.docx"].startswith("is not a readable Word (.docx) file")
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT path, reason FROM run_errors WHERE run_id = ? ORDER BY path",
+            [summary["run_id"]],
+        ).fetchall()
+        assert [(Path(p).name, r) for p, r in stored] == sorted(rejected.items())
+        assert con.execute("SELECT status, rejected FROM runs").fetchall()[0] == ("partial", 10)
+    # a rerun is safe: nothing duplicated, the bad files reported again
+    before = counts(db)
+    code, again = run(str(corpus), "--manifest", str(corpus / "manifest.csv"), "--db", str(db))
+    assert code == 3 and len(again["rejected"]) == 10 and counts(db) == before
+
+
+def test_text_summary_names_each_rejected_file(corpus: Path, db: Path):
+    shutil.copy(DATA / "bad" / "empty.txt", corpus / "empty.txt")
+    result = CliRunner().invoke(main, ["run", str(corpus / "empty.txt"), str(corpus / "interview.txt"), "--db", str(db)])
+    assert result.exit_code == 3
+    assert f"    {corpus / 'empty.txt'}: is empty (0 bytes)\n" in result.stdout
+    assert "  documents loaded : 1\n" in result.stdout
+    assert "  rejected files   : 1\n" in result.stdout
+
+
+def test_a_bad_codebook_fails_the_run_with_one_clear_line(corpus: Path, db: Path, tmp_path: Path):
+    bad = tmp_path / "codebook.yaml"
+    bad.write_text("name: x\nversion: 1\ncodes:\n  - id: a\n  - id: a\n    definition: d\n")
+    result = CliRunner().invoke(
+        main, ["run", str(corpus), "--db", str(db), "--codebook", str(bad), "--model", str(tmp_path / "none")]
+    )
+    assert result.exit_code == 1
+    assert "code 'a': missing 'definition'" in result.output
+    assert "code 'a': duplicate id" in result.output
+    assert not db.exists() or counts(db)["documents"] == 0
+
+
+@pytest.mark.parametrize("flag", [["--help"]])
+def test_help_lists_exit_statuses(flag):
+    result = CliRunner().invoke(main, ["run", *flag])
+    assert "3 some files rejected" in result.output
