@@ -372,6 +372,7 @@ def format_rows(columns: list[str], rows: list[tuple], fmt: str) -> str:
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines) + "\n"
 
+
 # --- human review and agreement (narratives.review, narratives.human, narratives.agreement) ---
 
 
@@ -427,7 +428,7 @@ def review(coder, code, limit, db) -> None:
     definitions = {c.id: c.definition for c in codebook.codes} if codebook else {}
     done = {"accept": 0, "reject": 0, "change": 0, "skip": 0}
     for number, item in enumerate(items, start=1):
-        click.echo(format_suggestion(item, number, len(items), definitions.get(item.code)))
+        click.echo("\n" + format_suggestion(item, number, len(items), definitions.get(item.code)))
         key = click.prompt(
             "[a]ccept [r]eject [c]hange [s]kip [q]uit", type=click.Choice(list("arcsq")),
             show_choices=False,
@@ -763,7 +764,7 @@ def retry(run_id, force, api_url) -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The HTML file to write.")  # fmt: skip
 @db_option
-@click.option("--real-names", is_flag=True, help="Show speakers' names, not [role, place].")
+@click.option("--real-names", is_flag=True, help="Keep people's names [default: pseudonyms].")
 def report(out, db, real_names) -> None:
     """Write one self-contained HTML page: prevalence by place and wave, change between
     waves, code co-occurrence and the strongest excerpts per code.

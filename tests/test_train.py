@@ -1,0 +1,157 @@
+"""Training, evaluation, prediction and explanation with real models on real examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from narratives.cli import main
+from narratives.train import TrainedClassifier
+from tests.conftest import ROOT
+
+EXCLUSIVE = ROOT / "tests/data/exclusive"
+CODEBOOK = ROOT / "data/codebooks/systems-leadership.yaml"
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_examples(tmp_path_factory) -> Path:
+    """120 of the shipped training examples (enough for every code to appear)."""
+    rows = (ROOT / "data/training/systems-leadership.jsonl").read_text().splitlines()[:120]
+    path = tmp_path_factory.mktemp("ex") / "small.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def linear_model(tmp_path_factory, small_examples) -> Path:
+    out = tmp_path_factory.mktemp("models") / "linear"
+    result = invoke(
+        "train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+        "--out", str(out), "--method", "linear",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Saved {out} (held-out calibration split, n=")
+    return out
+
+
+def test_model_folder_holds_no_pickles_and_records_its_provenance(linear_model: Path, small_examples):
+    names = sorted(p.name for p in linear_model.iterdir())
+    assert names == [
+        "MODEL_CARD.md", "config.json", "examples.json", "examples.safetensors",
+        "head.safetensors", "metrics.json",
+    ]  # fmt: skip
+    config = json.loads((linear_model / "config.json").read_text())
+    import hashlib
+
+    assert config["training_data_sha256"] == hashlib.sha256(small_examples.read_bytes()).hexdigest()
+    assert config["codebook"]["name"] == "systems-leadership"
+    assert config["codebook"]["sha256"] == hashlib.sha256(CODEBOOK.read_bytes()).hexdigest()
+    assert config["embedding_model"] == "all-MiniLM-L6-v2"
+    assert config["n_train"] + config["n_calibration"] == 120
+    assert set(config["thresholds"]) == {"feeling", "perceiving", "thinking", "relating", "being", "doing"}
+    assert "# Model card: linear@" in (linear_model / "MODEL_CARD.md").read_text()
+
+
+def test_evaluate_json_has_the_documented_keys(linear_model: Path):
+    result = invoke(
+        "evaluate", "--model", str(linear_model), "--examples",
+        str(ROOT / "data/training/systems-leadership.jsonl"), "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 637
+    assert {"macro_f1", "micro_f1", "per_code", "krippendorff_alpha", "mean_kappa"} <= set(report)
+    for scores in report["per_code"].values():
+        assert set(scores) == {"precision", "recall", "f1", "kappa", "support"}
+    assert report["per_code"]["relating"]["support"] == 182
+    # trained on 120 of these 637: it must beat chance clearly on the rest
+    assert report["macro_f1"] > 0.3
+
+
+def test_predict_writes_codes_scores_and_uncertain(linear_model: Path, tmp_path: Path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"id": "x1", "text": "We sat with families in the discharge lounge and listened for two days."}\n'
+        '{"id": "x2", "text": "The board meets quarterly and has 14 members."}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    result = invoke("predict", "--model", str(linear_model), "--input", str(source), "--output", str(out))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["x1", "x2"]
+    for r in rows:
+        assert set(r["scores"]) == {"feeling", "perceiving", "thinking", "relating", "being", "doing"}
+        assert all(0.0 <= s <= 1.0 for s in r["scores"].values())
+        assert set(r["codes"]) <= set(r["scores"]) and set(r["uncertain"]) <= set(r["scores"])
+
+
+def test_explain_shows_the_nearest_coded_examples(linear_model: Path):
+    result = invoke("explain", "--model", str(linear_model), "--format", "json",
+                    "We listened to residents on the estate before deciding anything.")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.stdout)
+    examples = [json.loads(line) for line in
+                (ROOT / "data/training/systems-leadership.jsonl").read_text().splitlines()[:120]]  # fmt: skip
+    texts = {e["text"]: e["codes"] for e in examples}
+    assert explained["nearest_examples"]
+    for code, support in explained["nearest_examples"].items():
+        assert len(support) == 3
+        for ex in support:  # each supporting example is a real training example with that code
+            assert code in texts[ex["text"]]
+        sims = [ex["similarity"] for ex in support]
+        assert sims == sorted(sims, reverse=True)
+
+
+def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: Path):
+    out = tmp_path / "topics"
+    result = invoke(
+        "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+        str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--method", "linear",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", "--model", str(out), "--examples", str(EXCLUSIVE / "test.jsonl"), "--format", "json")
+    report = json.loads(result.stdout)
+    assert report["confusion"]["labels"] == ["money", "staff", "residents"]
+    assert sum(map(sum, report["confusion"]["matrix"])) == 9
+    assert report["accuracy"] >= 0.66  # topic is what MiniLM captures best
+    model = TrainedClassifier.load(out)
+    assert model.codebook.exclusive and model.codebook.version == "2"
+
+
+def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
+    out = tmp_path / "ft"
+    result = invoke(
+        "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+        str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--epochs", "1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = TrainedClassifier.load(out)
+    assert model.encoder == str(out / "encoder") and (out / "encoder/model.safetensors").exists()
+    assert model.encoder_id == f"{model.model_id}/encoder"
+
+
+def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "codes": ["relating"]}\n{"text": "b", "codes": ["kindness"]}\nnot json\n')
+    result = invoke("train", "--codebook", str(CODEBOOK), "--examples", str(bad), "--out", str(tmp_path / "m"))
+    assert result.exit_code == 1
+    assert "line 2: codes not in codebook systems-leadership@1: ['kindness']" in result.output
+    assert "line 3: not JSON" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_zero_shot_can_be_evaluated_from_the_codebook_alone():
+    result = invoke(
+        "evaluate", "--model", "zero-shot", "--codebook", str(EXCLUSIVE / "codebook.yaml"),
+        "--examples", str(EXCLUSIVE / "test.jsonl"), "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model_id"] == "zero-shot:all-MiniLM-L6-v2:meeting-topics@2"
