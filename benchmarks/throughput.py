@@ -94,7 +94,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="narratives-bench-"))
     configure_prefect(work / "prefect")
     from flows.pipeline import pipeline
-    from narratives.embed import load_encoder
+    from narratives.classify import load_classifier
+    from narratives.codebook import load_codebook
+    from narratives.embed import embed_texts, load_encoder
     from narratives.settings import Settings
 
     settings = Settings.from_env()
@@ -108,7 +110,14 @@ def main() -> None:
             print(msg, file=sys.stderr, flush=True)
 
     log(f"corpus: {len(texts)} passages in {corpus}")
-    encoder = load_encoder(settings.embedding_model, settings.device)
+    # The raw side uses the encoder the pipeline embeds with (the default model's own).
+    classifier = load_classifier(
+        settings.model_dir,
+        load_codebook(settings.codebook),
+        lambda texts: embed_texts(texts, settings.embedding_model),
+        settings.embedding_model,
+    )
+    encoder = load_encoder(classifier.encoder, settings.device)
     encoder.encode(texts[:64], batch_size=settings.batch_size)
     t = time.perf_counter()
     encoder.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True)

@@ -97,6 +97,13 @@ def _run_pipeline(
     from narratives.store import StoreError
 
     settings = Settings.from_env(dask_address=dask_address)
+    if settings.dask_address:
+        from narratives.queue import QueueError, check_scheduler
+
+        try:
+            check_scheduler(settings.dask_address)
+        except QueueError as e:
+            raise UserError(str(e)) from e
     from flows import configure_prefect
 
     configure_prefect(settings.prefect_home, "INFO" if verbose else "WARNING")
@@ -114,13 +121,6 @@ def _run_pipeline(
         )
     except (CodebookError, EmbeddingModelError, ManifestError, SettingsError, StoreError) as e:
         raise UserError(str(e)) from e
-    except OSError as e:
-        if settings.dask_address and settings.dask_address in str(e):
-            raise UserError(
-                f"cannot reach the Dask scheduler at {settings.dask_address} ({e}); start the "
-                "cluster first, or run without --dask-address"
-            ) from e
-        raise
     return RunSummary.from_json(result)
 
 
@@ -589,15 +589,12 @@ def api_url_option(f):
     )(f)
 
 
-def _use_prefect(api_url: str | None, log_level: str = "WARNING") -> None:
-    """Prefect's settings, fixed before prefect is imported; with `api_url`, a server's."""
-    import os
-
+def _use_prefect(log_level: str = "WARNING") -> None:
+    """Prefect's settings, fixed before prefect is imported (the server's URL is passed to
+    each call in flows/queue.py)."""
     from flows import configure_prefect
 
     configure_prefect(Settings.from_env().prefect_home, log_level)
-    if api_url:
-        os.environ["PREFECT_API_URL"] = api_url
 
 
 @main.command()
@@ -613,7 +610,7 @@ def server(host, port) -> None:
     """
     import os
 
-    _use_prefect(None)
+    _use_prefect()
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", host]
     os.execv(sys.executable, [*command, "--port", str(port)])
 
@@ -643,10 +640,17 @@ def serve(db, api_url, dask_address, concurrent_runs) -> None:
     """
     import os
 
-    from narratives.queue import QueueError
+    from narratives.queue import QueueError, check_scheduler
 
     settings = Settings.from_env(db=db, dask_address=dask_address)
-    _use_prefect(api_url, "INFO")
+    try:
+        if settings.dask_address:
+            check_scheduler(settings.dask_address)
+    except QueueError as e:
+        raise UserError(str(e)) from e
+    _use_prefect("INFO")
+    # Each batch runs in a process of its own, which must reach the same server.
+    os.environ["PREFECT_API_URL"] = api_url
     # The runner looks for queued runs every 10 s by default: a batch would wait that long.
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "5")
     from flows.queue import DEPLOYMENT
@@ -682,7 +686,7 @@ def queue(paths, manifest, batch_name, api_url, fmt) -> None:
 
     try:
         batch = describe_batch(paths, manifest, batch_name)
-        _use_prefect(api_url)
+        _use_prefect()
         from flows.queue import submit
 
         run, new = submit(batch, api_url)
@@ -709,7 +713,7 @@ def status(run_id, api_url, wait, limit, fmt) -> None:
     recent runs (without RUN_ID)."""
     from narratives.queue import QueueError, describe_runs, describe_status
 
-    _use_prefect(api_url)
+    _use_prefect()
     from flows import queue as batch_queue
 
     try:
@@ -746,14 +750,17 @@ def retry(run_id, force, api_url) -> None:
     Nothing already loaded is duplicated: each document's rows are replaced whole."""
     from narratives.queue import QueueError
 
-    _use_prefect(api_url)
+    _use_prefect()
     from flows.queue import retry as retry_run
 
     try:
-        run = retry_run(run_id, api_url, force)
+        run, new = retry_run(run_id, api_url, force)
     except QueueError as e:
         raise UserError(str(e)) from e
-    click.echo(f"Queued a retry of run {run_id} as run {run.run_id}")
+    if new:
+        click.echo(f"Queued a retry of run {run_id} as run {run.run_id}")
+    else:
+        click.echo(f"Run {run_id} was already retried as run {run.run_id} ({run.state})")
     click.echo(f"Follow it with: narratives status {run.run_id}")
 
 

@@ -1,0 +1,69 @@
+"""Coding quality on the shared development passages, with an honest split.
+
+    python benchmarks/coding_quality.py [--model models/systems-leadership] [--json]
+
+The 120 coded passages in ../shared/data/dev_passages.jsonl are never trained on. They are
+split by position: even lines are the *selection* half (used to choose between methods),
+odd lines the *report* half (looked at only to report). Prints macro/micro F1, mean kappa and
+per-code F1 on each half and on all 120, for the model and for zero-shot from the codebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT.parent / "shared" / "data" / "dev_passages.jsonl"
+
+
+def halves(folder: Path) -> dict[str, Path]:
+    rows = DEV.read_text().splitlines()
+    out = {}
+    for name, part in (("selection", rows[0::2]), ("report", rows[1::2]), ("all", rows)):
+        path = folder / f"{name}.jsonl"
+        path.write_text("\n".join(part) + "\n")
+        out[name] = path
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "models/systems-leadership"))
+    parser.add_argument("--codebook", default=str(ROOT / "data/codebooks/systems-leadership.yaml"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from narratives.evaluate import evaluate, open_classifier
+
+    folder = Path(tempfile.mkdtemp(prefix="narratives-quality-"))
+    splits = halves(folder)
+    results = {}
+    for label, model in (("model", args.model), ("zero-shot", "zero-shot")):
+        classifier = open_classifier(model, Path(args.codebook))
+        for split, path in splits.items():
+            report = evaluate(classifier, path)
+            results[f"{label}/{split}"] = {
+                "model_id": report["model_id"],
+                "n": report["n"],
+                "macro_f1": report["macro_f1"],
+                "micro_f1": report["micro_f1"],
+                "mean_kappa": report["mean_kappa"],
+                "krippendorff_alpha": report["krippendorff_alpha"],
+                "f1": {c: s["f1"] for c, s in report["per_code"].items()},
+            }
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for key, r in results.items():
+        per_code = "  ".join(f"{c} {f:.2f}" for c, f in r["f1"].items())
+        print(
+            f"{key:<22} n={r['n']:<4} macro-F1 {r['macro_f1']:.3f}  kappa {r['mean_kappa']:.3f}  "
+            f"{per_code}"
+        )
+
+
+if __name__ == "__main__":
+    main()
