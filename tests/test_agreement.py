@@ -11,8 +11,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from narratives.agreement import agreement
+from narratives.agreement import AgreementError, agreement
 from narratives.cli import main
+from narratives.review import record_decision, suggestions
 from tests.conftest import ROOT
 
 # Two coders on ten passages. relating: both 3, only A 1, only B 2, neither 4;
@@ -92,9 +93,11 @@ def test_agreement_of_two_coders_matches_hand_computed_values(two_coders: Path) 
     }  # fmt: skip
     assert report["n_passages"] == 10  # ann's 11th passage is not shared
     assert report["per_code"] == {
-        "doing": {"kappa": 0.1667, "percent_agreement": 0.6, "both": 4, "only_a": 2, "only_b": 2},
-        "relating": {"kappa": 0.4, "percent_agreement": 0.7, "both": 3, "only_a": 1, "only_b": 2},
-    }
+        "doing": {"kappa": 0.1667, "percent_agreement": 0.6, "both": 4, "only_a": 2, "only_b": 2,
+                  "neither": 2},
+        "relating": {"kappa": 0.4, "percent_agreement": 0.7, "both": 3, "only_a": 1, "only_b": 2,
+                     "neither": 4},
+    }  # fmt: skip
     assert report["krippendorff_alpha"] == round(6 / 19, 4)
     assert report["mean_kappa"] == pytest.approx((0.4 + 1 / 6) / 2, abs=1e-4)
 
@@ -157,6 +160,98 @@ def test_agreement_with_the_model(two_coders: Path, passages: list[str]) -> None
         assert c.percent_agreement == round((c.both + c.neither) / 11, 4)
 
 
+def _review(db: Path, coder: str, decisions: list[tuple[str, str, str]]) -> None:
+    """Take review decisions (passage_id, code, accept|reject) as `coder`."""
+    con = duckdb.connect(str(db))
+    try:
+        offered = {(x.passage_id, x.code): x for x in suggestions(con, coder)}
+        for passage, code, decision in decisions:
+            record_decision(con, offered[(passage, code)], decision, coder)
+    finally:
+        con.close()
+
+
+def test_agreement_on_a_partially_reviewed_passage_compares_only_the_decided_pairs(
+    coded_db: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "partial.duckdb"
+    shutil.copy(coded_db, db)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        passage, (x, y, *_) = con.execute(
+            "SELECT passage_id, list(code ORDER BY code) FROM codings WHERE source = 'model' "
+            "GROUP BY passage_id HAVING count(*) >= 2 ORDER BY passage_id LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    # The model applied x, y (and maybe more) to the passage; dev rejects x only.
+    _review(db, "dev", [(passage, x, "reject")])
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        report = agreement(con, "model", "dev")
+    finally:
+        con.close()
+    # One pair both decided: (passage, x), model yes, dev no. The model's y (and others) on
+    # the same passage are not compared: dev did not decide them.
+    assert report.n_passages == 1
+    assert [(c.code, c.both, c.only_a, c.only_b, c.neither) for c in report.per_code] == [
+        (x, 0, 1, 0, 0)
+    ]
+    # One unit, two values that differ: kappa 0 (po = 0, pe = 1*0 + 0*1 = 0); alpha needs
+    # variation beyond one unit: 2 values, 1 True, 1 False: 1 - (2-1) * 2 / (2*1*1) = 0.
+    assert (report.per_code[0].kappa, report.krippendorff_alpha) == (0.0, 0.0)
+
+    # dev now accepts y: two pairs, (x: model yes, dev no) and (y: both yes).
+    _review(db, "dev", [(passage, y, "accept")])
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        report = agreement(con, "model", "dev")
+    finally:
+        con.close()
+    assert report.n_passages == 1
+    assert [(c.code, c.both, c.only_a, c.only_b, c.neither) for c in report.per_code] == [
+        (x, 0, 1, 0, 0), (y, 1, 0, 0, 0)
+    ]  # fmt: skip
+    # kappa(y) = 1 (both constant and equal); mean (0 + 1) / 2. alpha over two units
+    # [T, F], [T, T]: 4 values, 3 True, 1 False, observed disagreement 2, expected
+    # (16 - 9 - 1) / 3 = 2: alpha = 1 - 2/2 = 0.
+    assert [c.kappa for c in report.per_code] == [0.0, 1.0]
+    assert (report.mean_kappa, report.krippendorff_alpha) == (0.5, 0.0)
+
+
+def test_agreement_of_an_importer_and_a_reviewer(two_coders: Path, passages: list[str],
+                                                tmp_path: Path) -> None:  # fmt: skip
+    db = tmp_path / "mixed.duckdb"
+    shutil.copy(two_coders, db)
+    # dev accepts relating on passage 0 (ann: relating) and rejects doing on passage 1 (ann: not
+    # doing): two pairs, on two passages, both decided by ann's full import and by dev.
+    _review(db, "dev", [(passages[0], "relating", "accept"), (passages[1], "doing", "reject")])
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        report = agreement(con, "ann", "dev")
+        json_report = report.to_json()
+    finally:
+        con.close()
+    assert json_report["n_passages"] == 2
+    # doing: neither applied it on the one pair both decided: no variation, left out.
+    assert json_report["per_code"] == {
+        "relating": {"kappa": 1.0, "percent_agreement": 1.0, "both": 1, "only_a": 0,
+                     "only_b": 0, "neither": 0},
+    }  # fmt: skip
+    # A second reviewer of the same passage but another code shares no pair with dev.
+    _review(db, "eve", [(passages[0], "doing", "reject")])
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        with pytest.raises(AgreementError) as caught:
+            agreement(con, "dev", "eve")
+    finally:
+        con.close()
+    assert str(caught.value) == (
+        "dev and eve share 1 passages but decided no code of them both; review the same codes "
+        "of those passages, or import full codings"
+    )
+
+
 def test_agreement_after_review(two_coders: Path, tmp_path: Path) -> None:
     db = tmp_path / "reviewed.duckdb"
     shutil.copy(two_coders, db)
@@ -166,16 +261,32 @@ def test_agreement_after_review(two_coders: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(db), read_only=True)
     try:
-        reviewed = con.execute(
-            "SELECT count(DISTINCT passage_id) FROM review_decisions WHERE coder = 'dev'"
-        ).fetchone()[0]
+        decided = con.execute(
+            "SELECT r.passage_id, r.code, r.decision = 'accept', "
+            "EXISTS (SELECT 1 FROM codings c WHERE c.source = 'model' "
+            "AND c.passage_id = r.passage_id AND c.code = r.code) "
+            "FROM review_decisions r WHERE coder = 'dev'"
+        ).fetchall()
     finally:
         con.close()
     result = invoke(
         ["agreement", "--coder-a", "dev", "--coder-b", "model", "--format", "json", "--db", str(db)]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["n_passages"] == reviewed
+    report = json.loads(result.output)
+    assert report["n_passages"] == len({p for p, *_ in decided})
+    # Only the three decided pairs are compared: per code, their counts.
+    expected = {}
+    for _, code, dev, model in decided:
+        counts = expected.setdefault(code, {"both": 0, "only_a": 0, "only_b": 0, "neither": 0})
+        key = {(True, True): "both", (True, False): "only_a", (False, True): "only_b",
+               (False, False): "neither"}[(dev, model)]  # fmt: skip
+        counts[key] += 1
+    expected = {c: n for c, n in expected.items() if n["both"] + n["only_a"] + n["only_b"]}
+    assert {
+        c: {k: v[k] for k in ("both", "only_a", "only_b", "neither")}
+        for c, v in report["per_code"].items()
+    } == expected
 
 
 def test_agreement_refusals(two_coders: Path, tmp_path: Path) -> None:

@@ -239,7 +239,12 @@ def test_round_trip_keeps_every_coding(db_copy, tmp_path):
             "SELECT passage_id, code, score FROM codings WHERE source = 'human' AND coder = ?",
             ["roundtrip"],
         ).fetchall()
+        # Each passage of the project is recorded as coded in full by the coder, once.
+        full = con.execute(
+            "SELECT passage_id, source_file FROM human_coded_passages WHERE coder = 'roundtrip'"
+        ).fetchall()
         con.close()
+        assert sorted(full) == sorted((p, str(file)) for p in {p for p, _ in expected})
         assert {(p, c) for p, c, _ in rows} == expected
         assert len(rows) == len(expected) and {s for _, _, s in rows} == {1.0}
 

@@ -359,52 +359,91 @@ def test_store_human_codings_returns_counts(db: Path) -> None:
     try:
         pairs = [(p[0], "doing"), (p[0], "doing"), (p[1], "feeling"), ("zzz-1", "being")]
         assert store_human_codings(con, pairs, "hana") == (2, ["zzz-1"])
-        assert store_human_codings(con, pairs, "hana") == (2, ["zzz-1"])
+        assert store_human_codings(con, pairs, "hana", "hana.csv") == (2, ["zzz-1"])
         with pytest.raises(HumanCodingError, match="names the model"):
             store_human_codings(con, pairs, "model")
     finally:
         con.close()
     assert rows(db, "SELECT count(*) FROM codings WHERE coder = 'hana'") == [(2,)]
+    # Each known passage is recorded once as coded in full, by the latest import.
+    assert rows(
+        db, "SELECT passage_id, coder, source_file FROM human_coded_passages ORDER BY ALL"
+    ) == [(p[0], "hana", "hana.csv"), (p[1], "hana", "hana.csv")]
+
+
+def test_an_imported_passage_is_not_suggested_for_review(db: Path, tmp_path: Path) -> None:
+    p = participant_passages(db, 2)
+    csv_file = tmp_path / "jo.csv"
+    csv_file.write_text(f"passage_id,code\n{p[0]},doing\n", encoding="utf-8")
+    assert (
+        invoke(["import-codings", str(csv_file), "--coder", "jo", "--db", str(db)]).exit_code == 0
+    )
+    assert rows(db, "SELECT passage_id, coder, source_file FROM human_coded_passages") == [
+        (p[0], "jo", str(csv_file))
+    ]
+    con = duckdb.connect(str(db))
+    try:
+        mine = suggestions(con, "jo")
+        others = suggestions(con, "kim")
+    finally:
+        con.close()
+    # jo decided every code of p[0] by importing it; kim decided nothing.
+    assert {s.passage_id for s in others} >= {p[0], p[1]}
+    assert p[0] not in {s.passage_id for s in mine} and p[1] in {s.passage_id for s in mine}
+    assert len(mine) == len(others) - sum(1 for s in others if s.passage_id == p[0])
 
 
 # --- export of training examples ------------------------------------------------------------
 
 
-def test_export_training_from_review_and_import(db: Path, tmp_path: Path) -> None:
+def _example(db: Path, pid: str, codes: list[str]) -> dict:
+    text, prev = rows(
+        db,
+        "SELECT p.text, q.text FROM passages p LEFT JOIN passages q ON "
+        "q.document_id = p.document_id AND q.seq = p.seq - 1 WHERE p.passage_id = ?",
+        [pid],
+    )[0]
+    row = {"text": text, "codes": codes}
+    if prev:
+        row["context"] = prev
+    row["id"] = pid
+    return row
+
+
+def test_export_training_writes_passages_decided_in_full(db: Path, tmp_path: Path) -> None:
+    candidates = participant_passages(db, 8)
     con = duckdb.connect(str(db))
     try:
         s1, s2 = suggestions(con, "ivy", limit=2)
+        # Review every code of one more passage: accept one, reject the rest.
+        full = next(pid for pid in candidates if pid not in (s1.passage_id, s2.passage_id))
+        pairs = [s for s in suggestions(con, "ivy") if s.passage_id == full]
+        assert len(pairs) == 6
     finally:
         con.close()
-    # accept the first, reject the second: a passage with only a rejection exports codes []
+    # Accept the first suggestion, reject the second: one pair decided on each of their
+    # passages, the passages' other codes undecided: they are not training examples.
     assert invoke(["review", "--coder", "ivy", "--db", str(db)], input="a\nr\nq\n").exit_code == 0
-    p = [x for x in participant_passages(db, 5) if x not in (s1.passage_id, s2.passage_id)][0]
+    con = duckdb.connect(str(db))
+    try:
+        for n, s in enumerate(pairs):
+            record_decision(con, s, "accept" if n == 0 else "reject", "ivy")
+    finally:
+        con.close()
+    p = [x for x in candidates if x not in (s1.passage_id, s2.passage_id, full)]
     csv_file = tmp_path / "ivy.csv"
-    csv_file.write_text(f"passage_id,code\n{p},relating\n{p},doing\n", encoding="utf-8")
-    assert (
-        invoke(["import-codings", str(csv_file), "--coder", "ivy", "--db", str(db)]).exit_code == 0
-    )
+    csv_file.write_text(f"passage_id,code\n{p[0]},relating\n{p[0]},doing\n", encoding="utf-8")
+    jsonl = tmp_path / "ivy-none.jsonl"
+    jsonl.write_text(json.dumps({"passage_id": p[1], "codes": []}) + "\n", encoding="utf-8")
+    for f in (csv_file, jsonl):
+        assert invoke(["import-codings", str(f), "--coder", "ivy", "--db", str(db)]).exit_code == 0
 
     out = tmp_path / "train" / "ivy.jsonl"
     result = invoke(["export-training", "--coder", "ivy", "--out", str(out), "--db", str(db)])
     assert result.exit_code == 0, result.output
 
-    def expected(pid: str, codes: list[str]) -> dict:
-        text, prev = rows(
-            db,
-            "SELECT p.text, q.text FROM passages p LEFT JOIN passages q ON "
-            "q.document_id = p.document_id AND q.seq = p.seq - 1 WHERE p.passage_id = ?",
-            [pid],
-        )[0]
-        row = {"text": text, "codes": codes}
-        if prev:
-            row["context"] = prev
-        row["id"] = pid
-        return row
-
-    wanted = {s1.passage_id: [s1.code], p: ["doing", "relating"]}
-    if s2.passage_id != s1.passage_id:
-        wanted[s2.passage_id] = []
+    # Imported: every code decided (p[1] imported with none). Reviewed in full: the accepted code.
+    wanted = {full: [pairs[0].code], p[0]: ["doing", "relating"], p[1]: []}
     order = rows(
         db,
         "SELECT passage_id FROM passages JOIN documents USING (document_id) "
@@ -412,9 +451,28 @@ def test_export_training_from_review_and_import(db: Path, tmp_path: Path) -> Non
         [list(wanted)],
     )
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
-    assert lines == [expected(pid, wanted[pid]) for (pid,) in order]
-    empty = sum(1 for codes in wanted.values() if not codes)
-    assert result.output == f"Wrote {len(wanted)} examples ({empty} with no code) to {out}\n"
+    assert lines == [_example(db, pid, wanted[pid]) for (pid,) in order]
+    partial = len({s1.passage_id, s2.passage_id})
+    assert result.output == (
+        f"Wrote 3 examples (1 with no code) to {out}\n"
+        f"  skipped {partial} passages reviewed on some codes only (not decided in full); "
+        "review their other codes to include them\n"
+    )
+
+
+def test_export_training_refuses_a_coder_with_partial_reviews_only(
+    db: Path, tmp_path: Path
+) -> None:
+    assert invoke(["review", "--coder", "lu", "--db", str(db)], input="r\nq\n").exit_code == 0
+    out = tmp_path / "lu.jsonl"
+    result = invoke(["export-training", "--coder", "lu", "--out", str(out), "--db", str(db)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: coder 'lu' decided no passage in full: each of the 1 passages reviewed has "
+        "codes not yet decided; review their other codes (narratives review) or import full "
+        "codings of them\n"
+    )
+    assert not out.exists()
 
 
 def test_export_training_refuses_an_unknown_coder(db: Path, tmp_path: Path) -> None:

@@ -13,12 +13,14 @@ import duckdb
 import pytest
 
 from narratives import store, views
+from narratives.human import store_human_codings
 from tests.conftest import ROOT
 
 NEW_VIEWS = [
     "code_cooccurrence",
     "code_prevalence",
     "final_codings",
+    "human_decisions",
     "passages_by_role",
     "wave_change",
 ]
@@ -172,12 +174,110 @@ def test_code_prevalence_counts_model_codings_per_case(con):
     }
 
 
-def test_a_human_coding_replaces_the_models_codes_for_that_passage(con):
-    passage, model_codes = rows(
+def _two_coded_passages(con) -> list[tuple[str, list[str]]]:
+    """Two participant passages the model applied at least two codes to, with those codes."""
+    return rows(
         con,
         "SELECT passage_id, list(code ORDER BY code) FROM codings WHERE source = 'model' "
-        "GROUP BY passage_id HAVING count(*) >= 2 ORDER BY passage_id LIMIT 1",
-    )[0]
+        "GROUP BY passage_id HAVING count(*) >= 2 ORDER BY passage_id LIMIT 2",
+    )
+
+
+def _final(con, passage: str) -> list[tuple]:
+    return rows(
+        con,
+        "SELECT code, source FROM final_codings WHERE passage_id = ? ORDER BY code",
+        [passage],
+    )
+
+
+def _decide(con, passage, code, decision, coder, new_code=None, minutes=0):
+    con.execute(
+        "INSERT INTO review_decisions VALUES (?, ?, ?, ?, ?, 'm', "
+        "now()::TIMESTAMP + to_minutes(?::BIGINT))",
+        [passage, code, decision, new_code, coder, minutes],
+    )
+
+
+def test_a_rejected_review_decision_drops_one_code_and_keeps_the_others(con):
+    (passage, model_codes), _ = _two_coded_passages(con)
+    rejected, *kept = model_codes
+    before = _prevalence_of(con, passage)
+    _decide(con, passage, rejected, "reject", "Coder A")
+    # Only the rejected pair is decided; the model's other codes of the passage still count.
+    assert _final(con, passage) == [(code, "model") for code in kept]
+    assert rows(
+        con, "SELECT code, coder, applied, how FROM human_decisions WHERE passage_id = ?", [passage]
+    ) == [(rejected, "Coder A", False, "review")]
+    after = _prevalence_of(con, passage)
+    assert after[rejected] == before[rejected] - 1
+    assert {c: n for c, n in after.items() if c != rejected} == {
+        c: n for c, n in before.items() if c != rejected
+    }
+
+
+def test_accept_and_change_decide_their_pairs_only(con):
+    (passage, model_codes), _ = _two_coded_passages(con)
+    first, second, *rest = model_codes
+    new = next(c for c in ["feeling", "being", "doing", "relating"] if c not in model_codes)
+    con.execute(
+        "INSERT INTO codings (passage_id, code, score, source, coder, created_at) "
+        "VALUES (?, ?, 1.0, 'human', 'Coder A', now()), (?, ?, 1.0, 'human', 'Coder A', now())",
+        [passage, first, passage, new],
+    )
+    _decide(con, passage, first, "accept", "Coder A")
+    _decide(con, passage, second, "change", "Coder A", new_code=new)
+    # first: accepted (human); second: changed to `new` (gone, `new` human); rest: the model's.
+    expected = [(first, "human"), (new, "human"), *[(c, "model") for c in rest]]
+    assert _final(con, passage) == sorted(expected)
+    assert rows(
+        con,
+        "SELECT code, applied FROM human_decisions WHERE passage_id = ? ORDER BY code",
+        [passage],
+    ) == sorted([(first, True), (second, False), (new, True)])
+
+
+def test_an_imported_coding_decides_every_code_of_the_passage(con):
+    (passage, model_codes), (other, other_codes) = _two_coded_passages(con)
+    human = next(c for c in ["feeling", "being", "doing", "relating"] if c not in model_codes)
+    assert store_human_codings(con, [(passage, human), (other, None)], "Coder B") == (1, [])
+    codes = [c for (c,) in rows(con, "SELECT DISTINCT code FROM code_scores ORDER BY 1")]
+    # Every code is decided: the model's codes of both passages no longer count.
+    assert _final(con, passage) == [(human, "human")]
+    assert _final(con, other) == []  # imported with no code: nothing applies
+    assert rows(
+        con,
+        "SELECT code, applied, how FROM human_decisions WHERE passage_id = ? ORDER BY code",
+        [passage],
+    ) == [(c, c == human, "import") for c in codes]
+    assert rows(
+        con,
+        "SELECT passage_id, coder, source_file FROM human_coded_passages ORDER BY passage_id",
+    ) == sorted([(passage, "Coder B", None), (other, "Coder B", None)])
+    # A later review decision of another coder on one pair overrides that pair only.
+    _decide(con, passage, model_codes[0], "accept", "Coder C", minutes=5)
+    assert _final(con, passage) == sorted([(human, "human"), (model_codes[0], "human")])
+
+
+def test_the_latest_decision_on_a_pair_counts(con):
+    (passage, model_codes), _ = _two_coded_passages(con)
+    code = model_codes[0]
+    kept = [(c, "model") for c in model_codes[1:]]
+    _decide(con, passage, code, "reject", "Coder A", minutes=1)
+    _decide(con, passage, code, "accept", "Coder B", minutes=2)
+    assert _final(con, passage) == sorted([(code, "human"), *kept])
+    _decide(con, passage, code, "reject", "Coder C", minutes=3)
+    assert _final(con, passage) == kept
+    # Each coder's own latest decision is in human_decisions, one row per coder.
+    assert rows(
+        con,
+        "SELECT coder, applied FROM human_decisions WHERE passage_id = ? ORDER BY coder",
+        [passage],
+    ) == [("Coder A", False), ("Coder B", True), ("Coder C", False)]
+
+
+def test_a_human_coding_without_a_decision_adds_its_code(con):
+    (passage, model_codes), _ = _two_coded_passages(con)
     human = next(c for c in ["feeling", "being", "doing", "relating"] if c not in model_codes)
     before = _prevalence_of(con, passage)
     con.execute(
@@ -186,25 +286,22 @@ def test_a_human_coding_replaces_the_models_codes_for_that_passage(con):
         [passage, human],
     )
     assert rows(
-        con, "SELECT code, score, source FROM final_codings WHERE passage_id = ?", [passage]
-    ) == [(human, 1.0, "human")]
-    after = _prevalence_of(con, passage)
-    for code in model_codes:
-        assert after[code] == before[code] - 1
-    assert after[human] == before[human] + 1
-    # A reviewed passage whose suggestions were all rejected counts with no code at all.
-    other, codes = rows(
         con,
-        "SELECT passage_id, list(code) FROM codings WHERE source = 'model' AND passage_id <> ? "
-        "GROUP BY passage_id ORDER BY passage_id LIMIT 1",
+        "SELECT code, score, source FROM final_codings WHERE passage_id = ? ORDER BY code",
         [passage],
-    )[0]
-    for code in codes:
-        con.execute(
-            "INSERT INTO review_decisions VALUES (?, ?, 'reject', NULL, 'Coder A', 'm', now())",
-            [other, code],
+    ) == sorted(
+        [(human, 1.0, "human")]
+        + rows(
+            con,
+            "SELECT code, score, 'model' FROM codings WHERE source = 'model' AND passage_id = ?",
+            [passage],
         )
-    assert rows(con, "SELECT * FROM final_codings WHERE passage_id = ?", [other]) == []
+    )
+    after = _prevalence_of(con, passage)
+    assert after[human] == before[human] + 1
+    assert {c: n for c, n in after.items() if c != human} == {
+        c: n for c, n in before.items() if c != human
+    }
 
 
 def _prevalence_of(con, passage_id: str) -> dict[str, int]:

@@ -505,11 +505,12 @@ def import_codings_command(file, coder, db) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @db_option
 def agreement(coder_a, coder_b, code, fmt, db) -> None:
-    """Agreement of two coders (the model counts as one) on the passages both coded.
+    """Agreement of two coders (the model counts as one) on the (passage, code) pairs both
+    decided: a review decision decides one pair, an imported coding every code of a passage.
 
     \b
     Per code: Cohen's kappa, percent agreement, counts; overall: Krippendorff's alpha
-    (nominal, each passage x code a unit) and the mean kappa.
+    (nominal, each passage x code pair a unit) and the mean kappa.
     """
     from narratives.agreement import AgreementError
     from narratives.agreement import agreement as compute_agreement
@@ -547,17 +548,19 @@ def agreement(coder_a, coder_b, code, fmt, db) -> None:
 
 
 @main.command("export-training")
-@click.option("--coder", required=True, help="Whose reviewed or imported passages to export.")
+@click.option("--coder", required=True, help="Whose passages (decided in full) to export.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 def export_training_command(coder, out, db) -> None:
-    """Write a coder's reviewed or imported passages as training examples (JSON lines).
+    """Write the passages a coder decided in full as training examples (JSON lines).
 
     \b
     Each line: {"text": ..., "codes": [...], "context": <the passage before>, "id": ...};
-    train on it with the trainer's examples option.
+    train on it with the trainer's examples option. A passage is decided in full when the
+    coder imported its coding, or took a review decision on every code; passages reviewed
+    on some codes only are skipped (their other codes were not judged) and counted.
     """
-    from narratives.human import HumanCodingError, export_training
+    from narratives.human import HumanCodingError, export_training, partial_passages
     from narratives.query import reader_path
     from narratives.store import StoreError, connect
 
@@ -566,12 +569,18 @@ def export_training_command(coder, out, db) -> None:
         con = connect(reader_path(settings), read_only=True)
         try:
             examples = export_training(con, coder, out)
+            partial = partial_passages(con, coder)
         finally:
             con.close()
     except (HumanCodingError, StoreError) as e:
         raise UserError(str(e)) from e
     empty = sum(1 for e in examples if not e["codes"])
     click.echo(f"Wrote {len(examples)} examples ({empty} with no code) to {out}")
+    if partial:
+        click.echo(
+            f"  skipped {len(partial)} passages reviewed on some codes only (not decided in "
+            "full); review their other codes to include them"
+        )
 
 
 # --- batch queue for evaluators (flows/queue.py, narratives.queue) ---

@@ -1,7 +1,7 @@
 """Excerpts: the strongest coded passages for a code, balanced and cited, for report authors.
 
-`select_excerpts` picks passages coded with a code (as `final_codings` counts them: a human's
-codes where a human coded or reviewed the passage, else the model's), strongest first, with
+`select_excerpts` picks passages coded with a code (as `final_codings` counts them: per
+(passage, code), a human's decision where there is one, else the model's), strongest first, with
 at most `per_document` from one document and `per_speaker` from one speaker, and skips a
 passage that is a near-duplicate of one already chosen (cosine similarity of their stored
 embeddings >= 0.92, or the same words). The text is the stored passage text, exactly as in

@@ -1,10 +1,14 @@
 """Human codings: import them from CSV or JSON lines, and export a coder's work as training
 examples.
 
-An import replaces, per (coder, passage), what that coder had coded on that passage: the
-coder's earlier codings of the passages named in the file are deleted and the file's inserted,
-in one transaction, so importing the same file twice changes nothing. Rows naming passages the
-database does not hold are counted and reported, never silently dropped.
+An import is a *full coding* of each passage it names: the coder judged the passage against
+every code, so a code absent from the file is a decision that it does not apply (see the view
+`human_decisions`, which states the rule for imports and review decisions once). An import
+replaces, per (coder, passage), what that coder had coded on that passage: the coder's earlier
+codings of the passages named in the file are deleted and the file's inserted, and each passage
+is recorded in `human_coded_passages`, in one transaction, so importing the same file twice
+changes nothing. Rows naming passages the database does not hold are counted and reported,
+never silently dropped.
 
 File formats (UTF-8):
 - CSV with a header: `passage_id,code[,coder]`; instead of `passage_id`, a passage may be named
@@ -53,15 +57,20 @@ class _Rows:
 
 
 def store_human_codings(
-    con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[str, str | None]], coder: str
+    con: duckdb.DuckDBPyConnection,
+    rows: Iterable[tuple[str, str | None]],
+    coder: str,
+    source_file: str | None = None,
 ) -> tuple[int, list[str]]:
-    """Store `coder`'s codings; return (codings stored, unknown passage ids).
+    """Store `coder`'s full codings of passages; return (codings stored, unknown passage ids).
 
     `rows` is an iterable of (passage_id, code) pairs; a pair with code None lists a passage
-    with no code. For every known passage in `rows`, the coder's earlier human codings of it are
-    deleted and the given ones inserted (duplicates once), all in one transaction: importing the
-    same rows again changes nothing. Unknown passage ids are returned, in the order first seen,
-    and nothing is stored for them. Used by `narratives import-codings` and the REFI-QDA import.
+    with no code. Every known passage in `rows` counts as coded in full by the coder (codes not
+    given do not apply): the coder's earlier human codings of it are deleted, the given ones
+    inserted (duplicates once) and the passage recorded in `human_coded_passages` (with
+    `source_file`), all in one transaction: importing the same rows again changes nothing.
+    Unknown passage ids are returned, in the order first seen, and nothing is stored for them.
+    Used by `narratives import-codings` and the REFI-QDA import.
     """
     coder = _coder(coder)
     pairs = list(dict.fromkeys((str(p), None if c is None else str(c)) for p, c in rows))
@@ -99,6 +108,18 @@ def store_human_codings(
             "INSERT INTO codings (passage_id, code, score, source, coder, created_at) "
             "SELECT passage_id, code, 1.0, 'human', ?, now() FROM import_codings",
             [coder],
+        )
+        # now() is the transaction's start: the record and the codings share one time, the
+        # time of this decision (human_decisions orders a coder's decisions by it).
+        con.execute(
+            "DELETE FROM human_coded_passages WHERE coder = ? AND passage_id IN "
+            "(SELECT passage_id FROM import_passages)",
+            [coder],
+        )
+        con.execute(
+            "INSERT INTO human_coded_passages (passage_id, coder, source_file, created_at) "
+            "SELECT passage_id, ?, ?, now() FROM import_passages",
+            [coder, source_file],
         )
         con.execute("COMMIT")
     except Exception:
@@ -171,7 +192,7 @@ def import_codings(
     stored, passages, no_codes = 0, 0, 0
     unknown = list(dict.fromkeys(unresolved))
     for who, pairs in rows.by_coder.items():
-        n, missing = store_human_codings(con, pairs, who)
+        n, missing = store_human_codings(con, pairs, who, str(path))
         stored += n
         unknown += [m for m in missing if m not in unknown]
         known_ids = {p for p, _ in pairs} - set(missing)
@@ -281,51 +302,99 @@ def _resolver(con: duckdb.DuckDBPyConnection):
 
 
 def coder_passages_sql(coder_param: str = "?") -> str:
-    """SQL for the passages a human coder coded or reviewed (one column: passage_id)."""
+    """SQL for the passages a human coder coded, imported or reviewed (one column:
+    passage_id). `coder_param` appears three times: pass a named parameter (e.g. "$coder")."""
     return (
         f"SELECT passage_id FROM codings WHERE source = 'human' AND coder = {coder_param} "
-        f"UNION SELECT passage_id FROM review_decisions WHERE coder = {coder_param}"
+        f"UNION SELECT passage_id FROM review_decisions WHERE coder = {coder_param} "
+        f"UNION SELECT passage_id FROM human_coded_passages WHERE coder = {coder_param}"
     )
 
 
-def training_examples(con: duckdb.DuckDBPyConnection, coder: str) -> list[dict]:
-    """The coder's reviewed or imported passages as training examples, in document order:
-    `{"text", "codes", "context"?, "id"}`; `codes` is [] when the coder applied no code (e.g.
-    rejected every suggestion), `context` the text of the passage before it in its document."""
-    coder = _coder(coder)
-    rows = con.execute(
-        f"""
-        WITH mine AS ({coder_passages_sql("$coder")})
-        SELECT p.passage_id, p.text, prev.text AS context,
-            list(DISTINCT h.code ORDER BY h.code) FILTER (WHERE h.code IS NOT NULL) AS codes,
-            d.path, p.seq
-        FROM mine
-        JOIN passages p USING (passage_id)
-        JOIN documents d ON d.document_id = p.document_id
-        LEFT JOIN passages prev ON prev.document_id = p.document_id AND prev.seq = p.seq - 1
-        LEFT JOIN codings h ON h.passage_id = p.passage_id AND h.source = 'human'
-            AND h.coder = $coder
-        GROUP BY ALL
-        ORDER BY d.path, p.seq
-        """,
-        {"coder": coder},
+def require_human_decisions(con: duckdb.DuckDBPyConnection) -> None:
+    """Raise HumanCodingError when the database predates the `human_decisions` view (e.g. a
+    copy published by an older narratives)."""
+    found = con.execute(
+        "SELECT 1 FROM duckdb_views() WHERE view_name = 'human_decisions' AND NOT internal"
     ).fetchall()
+    if not found:
+        raise HumanCodingError(
+            "this database predates per-code human decisions (no view human_decisions); run "
+            "`narratives run` on it once to add it (unchanged files are not coded again)"
+        )
+
+
+# A coder's passages, each with the codes the coder decided there and the codes applied; a
+# passage is decided in full when every code known to the database is decided (always true
+# of an imported passage, see human_decisions).
+_CODER_PASSAGES = """
+WITH codes AS (
+    SELECT code FROM code_scores UNION SELECT code FROM codings
+),
+mine AS (
+    SELECT passage_id, count(DISTINCT code) AS decided,
+        list(DISTINCT code ORDER BY code) FILTER (WHERE applied) AS codes
+    FROM human_decisions WHERE coder = $coder GROUP BY passage_id
+)
+SELECT p.passage_id, p.text, prev.text AS context, m.codes,
+    m.decided >= (SELECT count(*) FROM codes) AS complete
+FROM mine m
+JOIN passages p USING (passage_id)
+JOIN documents d ON d.document_id = p.document_id
+LEFT JOIN passages prev ON prev.document_id = p.document_id AND prev.seq = p.seq - 1
+ORDER BY d.path, p.seq
+"""
+
+
+def _coder_passages(con: duckdb.DuckDBPyConnection, coder: str) -> list[tuple]:
+    require_human_decisions(con)
+    rows = con.execute(_CODER_PASSAGES, {"coder": coder}).fetchall()
     if not rows:
         raise HumanCodingError(
             f"coder '{coder}' has not reviewed or imported any passage in this database"
         )
+    return rows
+
+
+def training_examples(con: duckdb.DuckDBPyConnection, coder: str) -> list[dict]:
+    """The passages the coder decided in full, as training examples, in document order:
+    `{"text", "codes", "context"?, "id"}`; `codes` is [] when the coder applied no code,
+    `context` the text of the passage before it in its document.
+
+    A passage is decided in full when the coder imported a full coding of it, or took review
+    decisions on every code (see the view `human_decisions`). A passage reviewed on some codes
+    only is left out: its other codes were not judged, and writing them as absent would teach
+    a model false negatives (`partial_passages` counts them)."""
+    coder = _coder(coder)
+    rows = _coder_passages(con, coder)
     examples = []
-    for passage_id, text, context, codes, _, _ in rows:
+    for passage_id, text, context, codes, complete in rows:
+        if not complete:
+            continue
         example = {"text": text, "codes": list(codes or [])}
         if context:
             example["context"] = context
         example["id"] = passage_id
         examples.append(example)
+    if not examples:
+        raise HumanCodingError(
+            f"coder '{coder}' decided no passage in full: each of the {len(rows)} passages "
+            "reviewed has codes not yet decided; review their other codes (narratives review) "
+            "or import full codings of them"
+        )
     return examples
 
 
+def partial_passages(con: duckdb.DuckDBPyConnection, coder: str) -> list[str]:
+    """The passages the coder decided some codes of, but not all (left out of training
+    examples), in document order."""
+    coder = _coder(coder)
+    return [row[0] for row in _coder_passages(con, coder) if not row[-1]]
+
+
 def export_training(con: duckdb.DuckDBPyConnection, coder: str, out: Path) -> list[dict]:
-    """Write the coder's training examples to `out` as JSON lines; return them."""
+    """Write the coder's training examples (passages decided in full) to `out` as JSON lines;
+    return them."""
     examples = training_examples(con, coder)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

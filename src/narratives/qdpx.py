@@ -21,7 +21,8 @@ database, so exporting the same database twice gives the same bytes.
 
 Importing a project maps each text source to a stored document (same text first, else the
 same name), each selection to the stored passage with the same span (else the one it overlaps
-most), and stores the codings as human codings (`narratives.human.store_human_codings`).
+most), and stores the codings as human codings (`narratives.human.store_human_codings`):
+each passage a coder coded there counts as coded by them in full (codes absent do not apply).
 """
 
 from __future__ import annotations
@@ -546,7 +547,7 @@ def import_qdpx(
     passages = set()
     for who, pairs in rows.items():
         try:
-            n, _unknown = store_human_codings(con, pairs, who)
+            n, _unknown = store_human_codings(con, pairs, who, str(path))
         except HumanCodingError as e:
             raise QdpxError(f"user '{who}' in {path}: {e}; give --coder NAME") from e
         stored += n

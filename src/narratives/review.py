@@ -5,11 +5,14 @@ whether or not the model applied the code. Suggestions come nearest the decision
 first: for each (model, code) the boundary is taken as the lowest score among the model's
 applied codings of that code (0.5 when the model applied it nowhere), and pairs are ordered by
 |score - boundary|. Only participant passages, and only pairs the coder has not yet decided
-(no decision row, no human coding of that code by that coder) are suggested.
+(no row in the view `human_decisions`: no review decision, no human coding of that code, no
+imported full coding of that passage, by that coder) are suggested.
 
-Each decision is one short transaction: a `review_decisions` row, plus for accept / change a
-`codings` row with source 'human', the coder's name and score 1.0. Model codings are never
-updated or deleted.
+A decision decides one (passage, code) pair only: accept, the code applies; reject, it does
+not; change from X to Y, X does not and Y does. The passage's other codes stay undecided by the
+coder (final_codings keeps the model's there; see `human_decisions`). Each decision is one
+short transaction: a `review_decisions` row, plus for accept / change a `codings` row with
+source 'human', the coder's name and score 1.0. Model codings are never updated or deleted.
 """
 
 from __future__ import annotations
@@ -122,9 +125,7 @@ JOIN documents d ON d.document_id = p.document_id
 LEFT JOIN thresholds t ON t.code = s.code
 WHERE s.model_id = $model AND NOT p.is_interviewer
   AND ($code IS NULL OR s.code = $code)
-  AND NOT EXISTS (SELECT 1 FROM review_decisions r WHERE r.coder = $coder
-                  AND r.passage_id = s.passage_id AND r.code = s.code)
-  AND NOT EXISTS (SELECT 1 FROM codings h WHERE h.source = 'human' AND h.coder = $coder
+  AND NOT EXISTS (SELECT 1 FROM human_decisions h WHERE h.coder = $coder
                   AND h.passage_id = s.passage_id AND h.code = s.code)
 ORDER BY abs(s.score - coalesce(t.threshold, $default)), s.passage_id, s.code
 LIMIT $limit

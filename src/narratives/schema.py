@@ -432,4 +432,105 @@ COMMENT ON COLUMN passages_by_role.coded_passages IS 'Passages with at least one
 COMMENT ON COLUMN passages_by_role.words IS 'Words in those passages';
 """,
     ),
+    (
+        "human coded passages",
+        """
+CREATE TABLE human_coded_passages (
+    passage_id VARCHAR NOT NULL,
+    coder VARCHAR NOT NULL,
+    source_file VARCHAR,              -- the file imported
+    created_at TIMESTAMP NOT NULL
+);
+COMMENT ON TABLE human_coded_passages IS 'Passages a coder coded in full by import '
+    '(import-codings, import-qdpx): every code decided, applied iff in the coder''s human '
+    'codings of the passage. One row per (passage, coder); a later import replaces it. Imports '
+    'made before this table existed are not recorded.';
+COMMENT ON COLUMN human_coded_passages.passage_id IS 'The passage coded in full';
+COMMENT ON COLUMN human_coded_passages.coder IS 'The coder';
+COMMENT ON COLUMN human_coded_passages.source_file IS 'The file imported';
+COMMENT ON COLUMN human_coded_passages.created_at IS 'When it was imported';
+""",
+    ),
+    (
+        "human decisions per passage and code",
+        """
+CREATE VIEW human_decisions AS
+WITH codes AS (
+    SELECT code FROM code_scores UNION SELECT code FROM codings
+),
+human_codings AS (
+    SELECT DISTINCT passage_id, code, coder FROM codings WHERE source = 'human'
+),
+decisions AS (
+    SELECT i.passage_id, k.code, i.coder, h.code IS NOT NULL AS applied,
+           i.created_at AS decided_at, 'import' AS how
+    FROM human_coded_passages i
+    CROSS JOIN codes k
+    LEFT JOIN human_codings h
+      ON h.passage_id = i.passage_id AND h.code = k.code AND h.coder = i.coder
+    UNION ALL
+    SELECT passage_id, code, coder, decision = 'accept', created_at, 'review'
+    FROM review_decisions
+    UNION ALL
+    SELECT passage_id, new_code, coder, true, created_at, 'review'
+    FROM review_decisions WHERE decision = 'change' AND new_code IS NOT NULL
+    UNION ALL
+    SELECT passage_id, code, coder, true, created_at, 'coding'
+    FROM codings WHERE source = 'human' AND coder IS NOT NULL
+)
+SELECT passage_id, code, coder, applied, decided_at, how
+FROM decisions
+QUALIFY row_number() OVER (
+    PARTITION BY passage_id, code, coder
+    ORDER BY decided_at DESC, how = 'coding', applied DESC
+) = 1;
+COMMENT ON VIEW human_decisions IS 'The rule for human judgements, per (passage, code) pair: '
+    'one row per pair a coder decided, with the coder''s latest decision. A coder decides a '
+    'pair by importing a full coding of the passage (human_coded_passages: every code known to '
+    'the database is decided, applied iff the coder coded it), by a review decision on the pair '
+    '(accept: applied; reject: not applied; change from X to Y: X not applied, Y applied), or '
+    'by any human coding of the pair (applied). Codes of a reviewed passage that the coder did '
+    'not decide are not here: they are undecided, not absent. final_codings, `narratives '
+    'agreement` and `narratives export-training` read this view.';
+COMMENT ON COLUMN human_decisions.passage_id IS 'The passage';
+COMMENT ON COLUMN human_decisions.code IS 'Code id';
+COMMENT ON COLUMN human_decisions.coder IS 'The coder who decided the pair';
+COMMENT ON COLUMN human_decisions.applied IS 'Does the code apply, in the coder''s latest '
+    'decision?';
+COMMENT ON COLUMN human_decisions.decided_at IS 'When that decision was taken';
+COMMENT ON COLUMN human_decisions.how IS 'import | review | coding (a human coding with no '
+    'import record or review decision behind it, e.g. imported before imports were recorded)';
+
+CREATE OR REPLACE VIEW final_codings AS
+WITH latest AS (
+    SELECT passage_id, code, applied FROM human_decisions
+    QUALIFY row_number() OVER (
+        PARTITION BY passage_id, code ORDER BY decided_at DESC, applied DESC, coder
+    ) = 1
+)
+SELECT passage_id, code, 1.0::DOUBLE AS score, 'human' AS source
+FROM latest WHERE applied
+UNION ALL
+SELECT c.passage_id, c.code, max(coalesce(c.score, 1.0)) AS score, 'model' AS source
+FROM codings c
+WHERE c.source = 'model'
+  AND NOT EXISTS (SELECT 1 FROM human_decisions h
+                  WHERE h.passage_id = c.passage_id AND h.code = c.code)
+GROUP BY c.passage_id, c.code;
+COMMENT ON VIEW final_codings IS 'The codes each passage counts with, decided per (passage, '
+    'code) pair: where a human decided the pair (human_decisions) the human decision counts, '
+    'else the model''s coding. Where several coders, or several decisions, decided a pair, the '
+    'latest decision counts (on a tie, applied wins). A review decision on one code leaves the '
+    'model''s other codes of the passage in place. The views below count these.';
+COMMENT ON COLUMN final_codings.passage_id IS 'The passage';
+COMMENT ON COLUMN final_codings.code IS 'Code applied';
+COMMENT ON COLUMN final_codings.score IS 'The model''s score, or 1.0 for a human coding';
+COMMENT ON COLUMN final_codings.source IS 'human | model';
+
+COMMENT ON VIEW code_prevalence IS 'How often each code is applied, per place, project, wave and '
+    'role (the manifest''s): participant passages coded with the code, out of all participant '
+    'passages (interviewer turns excluded). Codings as in final_codings: per (passage, code), '
+    'the human decision where there is one, else the model''s.';
+""",
+    ),
 ]
