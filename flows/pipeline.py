@@ -176,7 +176,7 @@ def _run_chunk(
     missing = list(dict.fromkeys(k for k in keys if k not in cached))
     if missing:
         first = {k: t for k, t in zip(keys, texts, strict=True)}
-        fresh = embed.submit([first[k] for k in missing], classifier.encoder, settings).result()
+        fresh = _embed_spread([first[k] for k in missing], classifier.encoder, settings)
         cached.update(zip(missing, fresh, strict=True))
     else:
         fresh = np.zeros((0, 0), dtype=np.float32)
@@ -197,6 +197,24 @@ def _run_chunk(
     counts["coded"] += len(coded)
     counts["codings"] += len(codings)
     counts["embedded"] += len(missing)
+
+
+# Texts per embedding task on a cluster task runner: some seconds of work for one CPU worker.
+EMBED_PIECE = 256
+
+
+def _embed_spread(texts: list[str], encoder: str, settings: Settings) -> np.ndarray:
+    """Vectors of `texts`: one task with the default thread pool (its threads would share one
+    model), pieces of EMBED_PIECE texts that the workers share on a cluster (Dask, Ray)."""
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    context = FlowRunContext.get()
+    local = context is None or isinstance(context.task_runner, ThreadPoolTaskRunner)
+    size = len(texts) if local else EMBED_PIECE
+    pieces = [texts[i : i + size] for i in range(0, len(texts), size)]
+    futures = [embed.submit(piece, encoder, settings) for piece in pieces]
+    return np.concatenate([f.result() for f in futures])
 
 
 def _summary(settings, run_id, status, counts, classifier, rejected) -> RunSummary:

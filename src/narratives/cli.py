@@ -189,9 +189,16 @@ def _model_errors():
     help="fine-tune the encoder with a classification head, or linear heads on frozen embeddings.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--threshold-beta",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Thresholds maximise F-beta on the held-out split; above 1 favours recall.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
-def train(codebook, examples, out, method, epochs, seed, embedding_model) -> None:
+def train(codebook, examples, out, method, epochs, threshold_beta, seed, embedding_model) -> None:
     """Train a classifier from coded examples into the model folder OUT.
 
     \b
@@ -206,7 +213,11 @@ def train(codebook, examples, out, method, epochs, seed, embedding_model) -> Non
 
     settings = Settings.from_env(codebook=codebook, embedding_model=embedding_model)
     opts = TrainOptions(
-        method=method, epochs=epochs, seed=seed, embedding_model=settings.embedding_model
+        method=method,
+        epochs=epochs,
+        threshold_beta=threshold_beta,
+        seed=seed,
+        embedding_model=settings.embedding_model,
     )
     try:
         cb = load_codebook(settings.codebook)

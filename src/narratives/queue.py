@@ -47,21 +47,19 @@ class Batch:
     """A set of files to code as one flow run, with the key that makes it submit once."""
 
     name: str
-    paths: tuple[str, ...]  # absolute, as the serving process must see them
-    manifest: str | None
+    parameters: dict  # the pipeline flow's: absolute paths, as the serving process sees them
     files: tuple[Path, ...]
     key: str
 
-    @property
-    def parameters(self) -> dict:
-        """The pipeline flow's parameters for this batch."""
-        return {"paths": list(self.paths), "manifest": self.manifest}
-
 
 def describe_batch(
-    paths: Sequence[Path | str], manifest: Path | str | None = None, name: str | None = None
+    paths: Sequence[Path | str],
+    manifest: Path | str | None = None,
+    name: str | None = None,
+    extra: dict | None = None,
 ) -> Batch:
-    """The batch of `paths` (files or folders), its files and idempotency key.
+    """The batch of `paths` (files or folders), its files and idempotency key. `extra`: more
+    flow parameters (e.g. chunk_documents), part of the key too.
 
     Raises QueueError when a path or the manifest does not exist or nothing is left to code."""
     from narratives.ingest import ManifestError, collect_inputs
@@ -83,11 +81,14 @@ def describe_batch(
             ".vtt, .srt or .pdf files"
         )
     files = tuple(sorted(i.path.resolve() for i in inputs))
-    parameters = {"paths": [str(p) for p in given], "manifest": _str(manifest_path)}
+    parameters = {
+        "paths": [str(p) for p in given],
+        "manifest": _str(manifest_path),
+        **(extra or {}),
+    }
     return Batch(
         name=name or default_batch_name(given),
-        paths=tuple(parameters["paths"]),
-        manifest=parameters["manifest"],
+        parameters=parameters,
         files=files,
         key=batch_key(files, manifest_path, parameters),
     )
@@ -102,6 +103,13 @@ def batch_key(files: Sequence[Path], manifest: Path | None, parameters: dict) ->
     digest.update(b"manifest\0" + (Path(manifest).read_bytes() if manifest else b""))
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     return "narratives-batch-" + digest.hexdigest()[:40]
+
+
+def run_key(key: str, defaults: dict) -> str:
+    """The flow run's idempotency key: the batch's key and the deployment's own parameters
+    (the database it loads into), so the same batch served into another database runs again."""
+    digest = hashlib.sha256(json.dumps(defaults, sort_keys=True, default=str).encode())
+    return f"{key}-{digest.hexdigest()[:12]}"
 
 
 def default_batch_name(paths: Sequence[Path]) -> str:
@@ -215,6 +223,25 @@ def describe_runs(statuses: Sequence[RunStatus]) -> tuple[list[str], list[tuple]
         docs = "" if s.documents_total is None else f"{s.documents_done}/{s.documents_total}"
         rows.append((s.run_id, s.batch, s.state, docs, s.created))
     return columns, rows
+
+
+def check_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Raise QueueError unless a TCP connection to the Dask scheduler at `address`
+    (tcp://host:port) opens: a missing cluster is better said before a run starts."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port or 8786
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise QueueError(
+            f"cannot reach the Dask scheduler at {address} ({e}); start the cluster first "
+            "(`dask scheduler`, then `dask worker ADDRESS` on each machine), or leave out "
+            "--dask-address"
+        ) from e
 
 
 def _str(value: object) -> str | None:
