@@ -26,7 +26,7 @@ from narratives.codebook import load_codebook
 from narratives.embed import embed_texts, text_key
 from narratives.ingest import ingest_batch
 from narratives.queue import progress_text
-from narratives.records import Document, Passage, Rejection, RunSummary
+from narratives.records import Document, Passage, RunSummary
 from narratives.segment import segment
 from narratives.settings import Settings
 
@@ -120,7 +120,6 @@ def pipeline(
     """Code every participant passage of the given files into the DuckDB store; return the
     run summary (JSON-ready). `load_limit`: the Prefect global concurrency limit every DuckDB
     write holds (set by the served deployment; None runs locally without one)."""
-    log = get_run_logger()
     settings = Settings.from_env(
         db=db, embedding_model=embedding_model, model_dir=model_dir, codebook=codebook
     )
@@ -135,6 +134,18 @@ def pipeline(
             narratives_version=__version__,
         )  # fmt: skip
 
+    try:
+        return _code_batch(settings, run_id, classifier, paths, manifest, load_limit, chunk_documents)
+    except BaseException:
+        # Recorded so `runs` never shows a dead run as running; documents already loaded stay.
+        with writing(settings, load_limit) as con:
+            store.finish_run(con, run_id, "failed", {})
+        raise
+
+
+def _code_batch(settings, run_id, classifier, paths, manifest, load_limit, chunk_documents):
+    log = get_run_logger()
+    cb = classifier.codebook
     docs, rejected = ingest(paths, manifest, settings)
     for r in rejected:
         log.warning("rejected %s: %s", r.path, r.reason)

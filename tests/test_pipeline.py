@@ -159,3 +159,14 @@ def test_a_bad_codebook_fails_the_run_with_one_clear_line(corpus: Path, db: Path
 def test_help_lists_exit_statuses(flag):
     result = CliRunner().invoke(main, ["run", *flag])
     assert "3 some files rejected" in result.output
+
+
+def test_a_failed_run_exits_1_and_is_recorded_as_failed(corpus: Path, db: Path):
+    bad_manifest = corpus / "cases.csv"
+    bad_manifest.write_text("name,place\ninterview.txt,Kelsham\n")
+    result = CliRunner().invoke(main, ["run", str(corpus / "interview.txt"), "--manifest", str(bad_manifest), "--db", str(db)])
+    assert result.exit_code == 1
+    assert f"manifest {bad_manifest} has no 'file' column" in result.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+        assert con.execute("SELECT count(*) FROM documents").fetchall()[0][0] == 0

@@ -188,7 +188,10 @@ def test_case_attributes_are_variables_and_places_are_cases(project, con):
     root, _ = project
     variables = {v.get("guid"): v.get("name") for v in root.iter(q("Variable"))}
     assert sorted(variables.values()) == ["date", "place", "project", "role", "wave"]
-    doc = guid("document", "7e3b0c2fdd49ba39")  # Northmoor baseline GP interview
+    ((document_id,),) = con.execute(
+        "SELECT document_id FROM documents WHERE path LIKE '%northmoor_baseline_gp.srt'"
+    ).fetchall()  # ids follow the file's absolute path: look it up, never hard-code it
+    doc = guid("document", document_id)
     (src,) = [s for s in root.iter(q("TextSource")) if s.get("guid") == doc]
     values = {}
     for vv in src.findall(q("VariableValue")):
@@ -353,11 +356,11 @@ def test_import_places_codings_from_another_tool(db_copy, tmp_path):
 
 def test_import_matches_by_text_when_the_name_differs(db_copy, tmp_path):
     con = duckdb.connect(str(db_copy), read_only=True)
-    text, pid, s, e = con.execute(
-        "SELECT d.text, passage_id, start_char, end_char FROM passages p JOIN documents d "
-        "USING (document_id) WHERE d.path LIKE '%northmoor_baseline_gp.srt' "
+    text, pid, s, e, document_id = con.execute(
+        "SELECT d.text, passage_id, start_char, end_char, document_id FROM passages p "
+        "JOIN documents d USING (document_id) WHERE d.path LIKE '%northmoor_baseline_gp.srt' "
         "AND NOT is_interviewer ORDER BY seq LIMIT 1"
-    ).fetchone()
+    ).fetchall()[0]
     con.close()
     file = tmp_path / "renamed.qdpx"
     sel = ("aaaaaaaa-0000-0000-0000-000000000005", s, e, "22222222-2222-2222-2222-222222222222")
@@ -365,7 +368,7 @@ def test_import_matches_by_text_when_the_name_differs(db_copy, tmp_path):
     with open_store(db_copy) as con:
         summary = import_qdpx(con, file, "bob", CODEBOOK)
         rows = con.execute("SELECT passage_id, code FROM codings WHERE coder = 'bob'").fetchall()
-    assert summary.matched[0][1:] == ("7e3b0c2fdd49ba39", "text")
+    assert summary.matched[0][1:] == (document_id, "text")
     assert rows == [(pid, "relating")]
 
 

@@ -290,7 +290,9 @@ def test_import_jsonl_with_coders_and_document_seq(db: Path, tmp_path: Path) -> 
     (path, title, seq, pid) = rows(
         db,
         "SELECT d.path, d.title, p.seq, p.passage_id FROM passages p JOIN documents d "
-        "USING (document_id) WHERE NOT is_interviewer ORDER BY d.path, p.seq LIMIT 1",
+        "USING (document_id) WHERE NOT is_interviewer AND passage_id NOT IN (?, ?, ?) "
+        "ORDER BY d.path, p.seq LIMIT 1",
+        p,
     )[0]
     lines = [
         {"passage_id": p[0], "codes": ["relating", "doing"], "coder": "erin"},
