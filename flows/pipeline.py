@@ -150,7 +150,10 @@ def _code_batch(settings, run_id, classifier, paths, manifest, load_limit, chunk
     for r in rejected:
         log.warning("rejected %s: %s", r.path, r.reason)
     with writing(settings, load_limit) as con:
+        docs, moved = store.resolve_documents(con, docs)
         unchanged = store.unchanged_documents(con, docs, classifier.model_id, cb.version)
+    if moved:
+        log.info("%d files moved or renamed since they were loaded: kept as they were", moved)
     todo = [d for d in docs if d.document_id not in unchanged]
     log.info("%d files read, %d unchanged, %d to code", len(docs), len(unchanged), len(todo))
 

@@ -170,3 +170,19 @@ def test_a_failed_run_exits_1_and_is_recorded_as_failed(corpus: Path, db: Path):
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
         assert con.execute("SELECT count(*) FROM documents").fetchall()[0][0] == 0
+
+
+def test_a_moved_folder_is_not_loaded_twice(corpus: Path, db: Path, tmp_path: Path):
+    _, first = run(str(corpus), "--manifest", str(corpus / "manifest.csv"), "--db", str(db))
+    moved = tmp_path / "elsewhere" / "corpus"
+    moved.parent.mkdir()
+    corpus.rename(moved)
+    code, again = run(str(moved), "--manifest", str(moved / "manifest.csv"), "--db", str(db))
+    assert code == 0 and (again["documents"], again["unchanged"], again["embedded"]) == (0, 11, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        paths = [r[0] for r in con.execute("SELECT path FROM documents").fetchall()]
+    assert len(paths) == 11 and all(p.startswith(str(moved)) for p in paths)
+    # a copy next to the original is a second document, not a move
+    shutil.copytree(moved, tmp_path / "copy")
+    code, copied = run(str(tmp_path / "copy"), "--db", str(db))
+    assert code == 0 and copied["documents"] == 11

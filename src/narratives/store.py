@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -171,6 +171,41 @@ def record_rejections(
         con.register("new_errors", table)
         con.execute("INSERT INTO run_errors SELECT run_id, path, reason, now() FROM new_errors")
         con.unregister("new_errors")
+
+
+def resolve_documents(
+    con: duckdb.DuckDBPyConnection, docs: Sequence[Document]
+) -> tuple[list[Document], int]:
+    """The documents with the ids they already have in the store, and how many were moved.
+
+    A file is the same document as a stored one at the same path; or, when a stored document
+    has the same bytes and its path no longer exists, the same document moved or renamed (its
+    stored path is updated). A moved folder is then not loaded a second time."""
+    if not docs:
+        return [], 0
+    con.register(
+        "candidates",
+        pa.table({"path": [d.path for d in docs], "sha256": [d.sha256 for d in docs]}),
+    )
+    rows = con.execute(
+        "SELECT c.path, d.document_id, d.path, c.path = d.path FROM candidates c "
+        "JOIN documents d ON d.path = c.path OR d.sha256 = c.sha256 "
+        "ORDER BY c.path = d.path DESC, d.path"
+    ).fetchall()
+    con.unregister("candidates")
+    adopted: dict[str, str] = {}  # candidate path -> stored id
+    moves: list[tuple[str, str]] = []  # (new path, stored id)
+    for path, stored_id, stored_path, same_path in rows:
+        if path in adopted or stored_id in adopted.values():
+            continue
+        if same_path or not Path(stored_path).exists():
+            adopted[path] = stored_id
+            if not same_path:
+                moves.append((path, stored_id))
+    if moves:  # rare and few: row by row is fine
+        con.executemany("UPDATE documents SET path = ? WHERE document_id = ?", moves)
+    resolved = [replace(d, document_id=adopted.get(d.path, d.document_id)) for d in docs]
+    return resolved, len(moves)
 
 
 def unchanged_documents(

@@ -167,7 +167,7 @@ def read_document(
     title = attributes.title or path.stem.replace("_", " ")
     return Document(
         document_id=document_id_for(path),
-        path=str(path),
+        path=str(path.resolve()),
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
         encoding=encoding,
