@@ -28,8 +28,8 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check src flows tests benchmarks
-	$(BIN)/ruff format --check src flows tests benchmarks
+	$(BIN)/ruff check src flows tests benchmarks scripts
+	$(BIN)/ruff format --check src flows tests benchmarks scripts
 
 bench: venv
 	$(BIN)/python benchmarks/throughput.py --passages 5000

@@ -86,14 +86,16 @@ def update_card(card: Path, results: dict) -> None:
         "Measured by `python benchmarks/coding_quality.py --update-card`.",
         "",
         "| classifier / split | n | macro-F1 | micro-F1 | mean kappa | alpha | "
-        + " | ".join(codes) + " |",
+        + " | ".join(codes)
+        + " |",
         "|---|---|---|---|---|---|" + "---|" * len(codes),
     ]
     for key, r in results.items():
         lines.append(
             f"| {key} | {r['n']} | {r['macro_f1']:.3f} | {r['micro_f1']:.3f} | "
             f"{r['mean_kappa']:.3f} | {r['krippendorff_alpha']:.3f} | "
-            + " | ".join(f"{r['f1'][c]:.2f}" for c in codes) + " |"
+            + " | ".join(f"{r['f1'][c]:.2f}" for c in codes)
+            + " |"
         )
     text = card.read_text()
     if CARD_SECTION in text:

@@ -135,7 +135,9 @@ def pipeline(
         )  # fmt: skip
 
     try:
-        return _code_batch(settings, run_id, classifier, paths, manifest, load_limit, chunk_documents)
+        return _code_batch(
+            settings, run_id, classifier, paths, manifest, load_limit, chunk_documents
+        )
     except BaseException:
         # Recorded so `runs` never shows a dead run as running; documents already loaded stay.
         with writing(settings, load_limit) as con:

@@ -24,6 +24,7 @@ Format conventions the parser relies on (see tests/data/EXPECTED.md):
   * pdf: text-based, core font (latin-1), footer "Page N".
 Turn text never contains ':' so that wrapped lines cannot look like speaker labels.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,11 +34,10 @@ import math
 import re
 import textwrap
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from docx import Document
-from docx.shared import Pt
 from fpdf import FPDF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ SAMPLE = ROOT / "data" / "sample"
 TESTS = ROOT / "tests" / "data"
 BAD = TESTS / "bad"
 
-FIXED_DT = datetime(2024, 1, 1, 9, 0, 0, tzinfo=timezone.utc)
+FIXED_DT = datetime(2024, 1, 1, 9, 0, 0, tzinfo=UTC)
 ZIP_DT = (2024, 1, 1, 9, 0, 0)
 MANIFEST_HEADER = ["file", "title", "place", "project", "wave", "date", "role"]
 WORDS_PER_SECOND = 2.5
@@ -76,7 +76,7 @@ def check_turns(turns, *, latin1=False):
     for speaker, text in turns:
         check_text(text, latin1=latin1)
         assert ":" not in speaker
-    for (a, _), (b, _) in zip(turns, turns[1:]):
+    for (a, _), (b, _) in zip(turns, turns[1:], strict=False):
         assert a != b, f"consecutive turns by {a}; VTT/SRT would merge them"
 
 
@@ -181,7 +181,9 @@ def render_txt(turns, *, timestamps=True, wrap=None, title=None, eol="\n") -> st
     for speaker, text, start, _ in timed(turns):
         line = (f"[{hms(start)}] " if timestamps else "") + f"{speaker}: {text}"
         if wrap:
-            line = "\n".join(textwrap.wrap(line, width=wrap, break_long_words=False, break_on_hyphens=False))
+            line = "\n".join(
+                textwrap.wrap(line, width=wrap, break_long_words=False, break_on_hyphens=False)
+            )
         paras.append(line)
     return eol.join((eol + eol).join(paras).split("\n")) + eol
 
@@ -267,7 +269,7 @@ def render_docx_table(turns, title: str) -> bytes:
     table = doc.add_table(rows=1, cols=2)
     table.style = "Table Grid"
     hdr = table.rows[0].cells
-    for cell, label in zip(hdr, ("Speaker", "Text")):
+    for cell, label in zip(hdr, ("Speaker", "Text"), strict=False):
         cell.text = ""
         cell.paragraphs[0].add_run(label).bold = True
     for speaker, text in turns:
@@ -696,66 +698,136 @@ Interviewer: Thank you both very much.
 NORTHMOOR_REPORT_TITLE = "Northmoor Good Food"
 NORTHMOOR_REPORT_SUBTITLE = "Systems Leadership Programme - project report, June 2024"
 NORTHMOOR_REPORT = [
-    ("1. Summary", [
-        "Northmoor Good Food is a partnership between Northmoor Metropolitan Borough Council, the Northmoor primary care network, Northmoor Food Partnership, two housing providers and local schools. It set out in late 2022 to reduce reliance on emergency food and to address the link between food insecurity, obesity and long-term conditions. This report describes what the partnership did over eighteen months, what changed, and what the partners learned about leading change across organisational boundaries. It draws on partner interviews, the members' forum, practice data and the project's own monitoring.",
-    ]),
-    ("2. Background", [
-        "Northmoor is a former mill town of around sixty thousand people. Four of its neighbourhoods are among the most deprived ten per cent in England. Before the project, the four food banks in the town had seen demand rise by more than half in three years. Local GP data showed that people referred to a food bank were around three times as likely to have type two diabetes as the practice population, and childhood obesity at age eleven was well above the national average. Partners agreed that emergency food was necessary but was not a solution, and that the causes of food insecurity lay mostly in income, housing costs and access to affordable food.",
-        "The partnership was supported by a programme enabler, Sunita Rao, who worked with partners for two days a week. Her role was to convene, to help partners look at the problem together and to create the conditions for new ways of working, rather than to manage the project.",
-    ]),
-    ("3. What we did", [
-        "The partnership began by listening. During the winter of 2022 volunteers at the pantries held more than one hundred and twenty conversations with people using emergency food, and partners joined these sessions in person. Residents described the cost of the bus to the retail park, the cost of cooking on prepayment meters, and the shame many felt in queuing for a parcel. These accounts were set alongside council and practice data, which showed that repeat use of food banks was driven mainly by benefit delays, sanctions and debt rather than by a lack of food.",
-        "Partners then asked why the existing system kept producing the same results. Three answers stood out. First, advice services were located away from where people already went. Second, referral routes treated food as the problem rather than income. Third, the people most affected had little say in how services were designed.",
-        "In response the partnership tested three changes. A money advice worker from Citizens Advice was based at Northmoor Health Centre two days a week from September 2023, with clinicians able to book appointments directly. Three food banks converted to a membership pantry model in which members pay a small weekly fee and choose their own food. A cash first leaflet was agreed by the council, the food partnership and the job centre so that people would be offered money advice before a food parcel. The primary care network also added routine questions about food and money to diabetes and child health reviews.",
-    ]),
-    ("4. What changed", [
-        "In its first six months the money advice service saw just over three hundred people and identified an average of around two thousand pounds a year in unclaimed income per household. The proportion of pantry members still using emergency food after six months has fallen from roughly one in two to one in three. Pantry opening hours were extended to Thursday evenings after members raised the issue, and a third of new members are now working families. One housing provider has started proactive benefit checks for tenants in two postcodes where pantry use was highest.",
-        "Some changes were less visible but may last longer. The council has written a cash first approach into its anti-poverty strategy. The primary care network has agreed to keep food and money questions in its templates. Residents now sit on the steering group, and the members' forum meets every two months and reports directly to it.",
-        "Not everything worked. A planned healthy cooking course in two secondary schools attracted few families and was redesigned with parents as an after-school family tea session, which has been better attended. In autumn 2023 a reduction in supplies from the main food supplier put two pantries at risk of closure. Partners responded by approaching local supermarkets and businesses and by drawing on the council's hardship fund for a short period.",
-    ]),
-    ("5. Leadership learning", [
-        "Partners identified several lessons about leadership in a complex system. Spending time listening to residents, and to frontline staff, changed the question the partnership was trying to answer. Looking at shared data and repeatedly asking why exposed causes that no single organisation could see on its own. Trust between the statutory and voluntary sectors grew through small, consistent actions, such as senior officers volunteering at pantries and partners picking up the phone rather than sending formal letters.",
-        "Partners also spoke about persistence. There were periods when the project stalled, including when key staff changed and when supplies were cut, and progress depended on individuals continuing to turn up and hold the partnership together. Several partners said that the most influential moment of the project was when members of the pantries spoke at the council's cabinet meeting in January 2024. Telling the story in residents' own words did more to shift the council's position than any report.",
-    ]),
-    ("6. The enabler role", [
-        "Partners were asked what difference the enabler role had made. Most said that its value lay in being independent of any one organisation. The enabler was able to ask questions that a council officer or a GP could not easily ask, to bring people together who would not otherwise have met, and to hold up a mirror when partners slipped back into old habits. She deliberately avoided taking ownership of actions, so that changes would belong to the partners and would continue after the programme.",
-        "Some partners found this frustrating at first and expected the enabler to act as a project manager. Over time they came to see the role differently. One council officer described it as having someone whose job was to notice what everyone else was too busy to see. Partners recommended that future projects agree the purpose of the role with all partners at the start and review it every six months.",
-    ]),
-    ("7. Next steps", [
-        "Programme funding for the enabler role ends in July 2024. The money advice service is funded until March 2025 by the council and the integrated care board, and the partnership will use its monitoring data to make the case for permanent funding. The food partnership has applied for a three-year grant to sustain the pantry network, with a decision expected in July. The steering group will continue to meet monthly and will report to the Northmoor Health and Wellbeing Board twice a year.",
-        "The partnership would like to thank the members of the pantries, the volunteers and the staff of all the partner organisations who gave their time to this work, and in particular the residents who spoke at the cabinet meeting and at the members' forum.",
-    ]),
+    (
+        "1. Summary",
+        [
+            "Northmoor Good Food is a partnership between Northmoor Metropolitan Borough Council, the Northmoor primary care network, Northmoor Food Partnership, two housing providers and local schools. It set out in late 2022 to reduce reliance on emergency food and to address the link between food insecurity, obesity and long-term conditions. This report describes what the partnership did over eighteen months, what changed, and what the partners learned about leading change across organisational boundaries. It draws on partner interviews, the members' forum, practice data and the project's own monitoring.",
+        ],
+    ),
+    (
+        "2. Background",
+        [
+            "Northmoor is a former mill town of around sixty thousand people. Four of its neighbourhoods are among the most deprived ten per cent in England. Before the project, the four food banks in the town had seen demand rise by more than half in three years. Local GP data showed that people referred to a food bank were around three times as likely to have type two diabetes as the practice population, and childhood obesity at age eleven was well above the national average. Partners agreed that emergency food was necessary but was not a solution, and that the causes of food insecurity lay mostly in income, housing costs and access to affordable food.",
+            "The partnership was supported by a programme enabler, Sunita Rao, who worked with partners for two days a week. Her role was to convene, to help partners look at the problem together and to create the conditions for new ways of working, rather than to manage the project.",
+        ],
+    ),
+    (
+        "3. What we did",
+        [
+            "The partnership began by listening. During the winter of 2022 volunteers at the pantries held more than one hundred and twenty conversations with people using emergency food, and partners joined these sessions in person. Residents described the cost of the bus to the retail park, the cost of cooking on prepayment meters, and the shame many felt in queuing for a parcel. These accounts were set alongside council and practice data, which showed that repeat use of food banks was driven mainly by benefit delays, sanctions and debt rather than by a lack of food.",
+            "Partners then asked why the existing system kept producing the same results. Three answers stood out. First, advice services were located away from where people already went. Second, referral routes treated food as the problem rather than income. Third, the people most affected had little say in how services were designed.",
+            "In response the partnership tested three changes. A money advice worker from Citizens Advice was based at Northmoor Health Centre two days a week from September 2023, with clinicians able to book appointments directly. Three food banks converted to a membership pantry model in which members pay a small weekly fee and choose their own food. A cash first leaflet was agreed by the council, the food partnership and the job centre so that people would be offered money advice before a food parcel. The primary care network also added routine questions about food and money to diabetes and child health reviews.",
+        ],
+    ),
+    (
+        "4. What changed",
+        [
+            "In its first six months the money advice service saw just over three hundred people and identified an average of around two thousand pounds a year in unclaimed income per household. The proportion of pantry members still using emergency food after six months has fallen from roughly one in two to one in three. Pantry opening hours were extended to Thursday evenings after members raised the issue, and a third of new members are now working families. One housing provider has started proactive benefit checks for tenants in two postcodes where pantry use was highest.",
+            "Some changes were less visible but may last longer. The council has written a cash first approach into its anti-poverty strategy. The primary care network has agreed to keep food and money questions in its templates. Residents now sit on the steering group, and the members' forum meets every two months and reports directly to it.",
+            "Not everything worked. A planned healthy cooking course in two secondary schools attracted few families and was redesigned with parents as an after-school family tea session, which has been better attended. In autumn 2023 a reduction in supplies from the main food supplier put two pantries at risk of closure. Partners responded by approaching local supermarkets and businesses and by drawing on the council's hardship fund for a short period.",
+        ],
+    ),
+    (
+        "5. Leadership learning",
+        [
+            "Partners identified several lessons about leadership in a complex system. Spending time listening to residents, and to frontline staff, changed the question the partnership was trying to answer. Looking at shared data and repeatedly asking why exposed causes that no single organisation could see on its own. Trust between the statutory and voluntary sectors grew through small, consistent actions, such as senior officers volunteering at pantries and partners picking up the phone rather than sending formal letters.",
+            "Partners also spoke about persistence. There were periods when the project stalled, including when key staff changed and when supplies were cut, and progress depended on individuals continuing to turn up and hold the partnership together. Several partners said that the most influential moment of the project was when members of the pantries spoke at the council's cabinet meeting in January 2024. Telling the story in residents' own words did more to shift the council's position than any report.",
+        ],
+    ),
+    (
+        "6. The enabler role",
+        [
+            "Partners were asked what difference the enabler role had made. Most said that its value lay in being independent of any one organisation. The enabler was able to ask questions that a council officer or a GP could not easily ask, to bring people together who would not otherwise have met, and to hold up a mirror when partners slipped back into old habits. She deliberately avoided taking ownership of actions, so that changes would belong to the partners and would continue after the programme.",
+            "Some partners found this frustrating at first and expected the enabler to act as a project manager. Over time they came to see the role differently. One council officer described it as having someone whose job was to notice what everyone else was too busy to see. Partners recommended that future projects agree the purpose of the role with all partners at the start and review it every six months.",
+        ],
+    ),
+    (
+        "7. Next steps",
+        [
+            "Programme funding for the enabler role ends in July 2024. The money advice service is funded until March 2025 by the council and the integrated care board, and the partnership will use its monitoring data to make the case for permanent funding. The food partnership has applied for a three-year grant to sustain the pantry network, with a decision expected in July. The steering group will continue to meet monthly and will report to the Northmoor Health and Wellbeing Board twice a year.",
+            "The partnership would like to thank the members of the pantries, the volunteers and the staff of all the partner organisations who gave their time to this work, and in particular the residents who spoke at the cabinet meeting and at the members' forum.",
+        ],
+    ),
 ]
 
 SAMPLE_FILES = [
-    dict(file="ashby_vale_baseline_dph.txt", kind="txt", turns=ASHBY_BASELINE,
-         title="Ashby Vale Home First - baseline interview with the director of public health",
-         place="Ashby Vale", project="Home First", wave="baseline", date="2023-03-14",
-         role="director of public health"),
-    dict(file="ashby_vale_followup_dph_enabler.docx", kind="docx_table", turns=ASHBY_FOLLOWUP,
-         title="Ashby Vale Home First - follow-up interview with the director of public health and the enabler",
-         place="Ashby Vale", project="Home First", wave="follow-up", date="2024-02-27",
-         role="director of public health"),
-    dict(file="kelsham_baseline_enabler.md", kind="md", turns=KELSHAM_BASELINE,
-         title="Kelsham Connected - baseline interview with the place enabler",
-         place="Kelsham", project="Kelsham Connected", wave="baseline", date="2023-04-05",
-         role="enabler"),
-    dict(file="kelsham_followup_meeting.vtt", kind="vtt", turns=KELSHAM_FOLLOWUP,
-         title="Kelsham Connected - follow-up conversation with the enabler and the voluntary sector lead (Teams)",
-         place="Kelsham", project="Kelsham Connected", wave="follow-up", date="2024-03-19",
-         role="enabler"),
-    dict(file="northmoor_baseline_gp.srt", kind="srt", turns=NORTHMOOR_BASELINE,
-         title="Northmoor Good Food - baseline interview with a GP partner",
-         place="Northmoor", project="Northmoor Good Food", wave="baseline", date="2023-05-18",
-         role="GP"),
-    dict(file="northmoor_followup_vcs.docx", kind="docx_paragraphs", turns=NORTHMOOR_FOLLOWUP,
-         title="Northmoor Good Food - follow-up interview with the food partnership coordinator and a resident volunteer",
-         place="Northmoor", project="Northmoor Good Food", wave="follow-up", date="2024-04-09",
-         role="voluntary sector lead"),
-    dict(file="northmoor_followup_report.pdf", kind="pdf", turns=None,
-         title="Northmoor Good Food - Systems Leadership project report",
-         place="Northmoor", project="Northmoor Good Food", wave="follow-up", date="2024-06-28",
-         role="report"),
+    dict(
+        file="ashby_vale_baseline_dph.txt",
+        kind="txt",
+        turns=ASHBY_BASELINE,
+        title="Ashby Vale Home First - baseline interview with the director of public health",
+        place="Ashby Vale",
+        project="Home First",
+        wave="baseline",
+        date="2023-03-14",
+        role="director of public health",
+    ),
+    dict(
+        file="ashby_vale_followup_dph_enabler.docx",
+        kind="docx_table",
+        turns=ASHBY_FOLLOWUP,
+        title="Ashby Vale Home First - follow-up interview with the director of public health and the enabler",
+        place="Ashby Vale",
+        project="Home First",
+        wave="follow-up",
+        date="2024-02-27",
+        role="director of public health",
+    ),
+    dict(
+        file="kelsham_baseline_enabler.md",
+        kind="md",
+        turns=KELSHAM_BASELINE,
+        title="Kelsham Connected - baseline interview with the place enabler",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="baseline",
+        date="2023-04-05",
+        role="enabler",
+    ),
+    dict(
+        file="kelsham_followup_meeting.vtt",
+        kind="vtt",
+        turns=KELSHAM_FOLLOWUP,
+        title="Kelsham Connected - follow-up conversation with the enabler and the voluntary sector lead (Teams)",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="follow-up",
+        date="2024-03-19",
+        role="enabler",
+    ),
+    dict(
+        file="northmoor_baseline_gp.srt",
+        kind="srt",
+        turns=NORTHMOOR_BASELINE,
+        title="Northmoor Good Food - baseline interview with a GP partner",
+        place="Northmoor",
+        project="Northmoor Good Food",
+        wave="baseline",
+        date="2023-05-18",
+        role="GP",
+    ),
+    dict(
+        file="northmoor_followup_vcs.docx",
+        kind="docx_paragraphs",
+        turns=NORTHMOOR_FOLLOWUP,
+        title="Northmoor Good Food - follow-up interview with the food partnership coordinator and a resident volunteer",
+        place="Northmoor",
+        project="Northmoor Good Food",
+        wave="follow-up",
+        date="2024-04-09",
+        role="voluntary sector lead",
+    ),
+    dict(
+        file="northmoor_followup_report.pdf",
+        kind="pdf",
+        turns=None,
+        title="Northmoor Good Food - Systems Leadership project report",
+        place="Northmoor",
+        project="Northmoor Good Food",
+        wave="follow-up",
+        date="2024-06-28",
+        role="report",
+    ),
 ]
 
 
@@ -779,7 +851,10 @@ def build_sample() -> None:
         elif kind == "docx_paragraphs":
             write_bytes(path, render_docx_paragraphs(turns, spec["title"]))
         elif kind == "pdf":
-            write_bytes(path, render_pdf(NORTHMOOR_REPORT_TITLE, NORTHMOOR_REPORT_SUBTITLE, NORTHMOOR_REPORT))
+            write_bytes(
+                path,
+                render_pdf(NORTHMOOR_REPORT_TITLE, NORTHMOOR_REPORT_SUBTITLE, NORTHMOOR_REPORT),
+            )
     write_manifest(SAMPLE / "manifest.csv", SAMPLE_FILES)
 
 
@@ -817,7 +892,6 @@ T_REPORT_PARAS = [
     "Kelsham Connected is a partnership between Kelsham Borough Council, the local primary care network "
     "and Kelsham Community Network. This interim report summarises progress in the first year of the "
     "project and the leadership behaviours that partners described.",
-
     "The project began with a period of listening. The enabler held around forty informal conversations "
     "in places where people already gathered, including the launderette, the barbers, the bus station café "
     "and the bowls club. Residents described loneliness in many different ways. Older men on the Brookside "
@@ -834,7 +908,6 @@ T_REPORT_PARAS = [
     "Partners said that the willingness to report this failure openly strengthened trust with the council, "
     "and that the enabler's persistence kept the work going when the council's lead officer left in the "
     "spring.",
-
     "The next phase will focus on sustaining the neighbourhood approach after programme funding ends. The "
     "council has written the approach into its prevention strategy, and a community connector post will be "
     "hosted by the network from July.",
@@ -843,28 +916,64 @@ T_REPORT_PARAS = [
 T_DOCX_TITLE = "Northmoor Good Food - follow-up interview"
 T_DOCX_TURNS = [
     ("Interviewer", "What has changed at the pantries this year?"),
-    ("Janet Okonkwo", "Three food banks became membership pantries, so people now choose their own food."),
+    (
+        "Janet Okonkwo",
+        "Three food banks became membership pantries, so people now choose their own food.",
+    ),
     ("Interviewer", "Why did that matter?"),
-    ("Janet Okonkwo", "Dignity. Members told us that queuing for a parcel made them feel ashamed, and we listened."),
+    (
+        "Janet Okonkwo",
+        "Dignity. Members told us that queuing for a parcel made them feel ashamed, and we listened.",
+    ),
 ]
 
 T_TABLE_TITLE = "Northmoor Good Food - baseline interview"
 T_TABLE_TURNS = [
     ("Interviewer", "Why did you get involved in the project?"),
-    ("Dr Priya Nair", "I was seeing families skip meals every week, and giving diet advice felt dishonest."),
+    (
+        "Dr Priya Nair",
+        "I was seeing families skip meals every week, and giving diet advice felt dishonest.",
+    ),
     ("Interviewer", "What did the practice data show?"),
-    ("Dr Priya Nair", "Patients referred to a food bank were three times as likely to have diabetes, so we asked why."),
+    (
+        "Dr Priya Nair",
+        "Patients referred to a food bank were three times as likely to have diabetes, so we asked why.",
+    ),
 ]
 
 # (cue id or None, start, end, voice, text)
 T_VTT_CUES = [
     ("11-0", 0.5, 4.2, "Interviewer", "Thanks both for joining. What happened with the pilots?"),
     ("12-0", 4.8, 9.1, "Grace Adeyemi", "Two of them worked and one didn't."),
-    ("12-1", 9.1, 14.6, "Grace Adeyemi", "The men's breakfast on Brookside grew from six to thirty regulars."),
-    ("12-2", 14.6, 19.0, "Grace Adeyemi", "The carers' hour at the library didn't work, so we redesigned it with carers."),
-    ("13-0", 19.7, 24.3, "Marcus Bell", "I backed Grace when she insisted on reporting the failure to the board."),
+    (
+        "12-1",
+        9.1,
+        14.6,
+        "Grace Adeyemi",
+        "The men's breakfast on Brookside grew from six to thirty regulars.",
+    ),
+    (
+        "12-2",
+        14.6,
+        19.0,
+        "Grace Adeyemi",
+        "The carers' hour at the library didn't work, so we redesigned it with carers.",
+    ),
+    (
+        "13-0",
+        19.7,
+        24.3,
+        "Marcus Bell",
+        "I backed Grace when she insisted on reporting the failure to the board.",
+    ),
     ("14-0", 25.0, 27.4, "Interviewer", "How has the relationship with the council changed?"),
-    (None, 28.0, 33.5, "Grace Adeyemi", "We now sit down together before decisions are made, not after."),
+    (
+        None,
+        28.0,
+        33.5,
+        "Grace Adeyemi",
+        "We now sit down together before decisions are made, not after.",
+    ),
 ]
 
 # (start, end, [text lines])
@@ -873,55 +982,148 @@ T_SRT_CUES = [
     (4.5, 9.0, ["Dr Priya Nair: It started in September at the health centre,"]),
     (9.0, 13.5, ["two days a week, with direct booking from clinicians."]),
     (14.0, 17.0, ["Interviewer: What surprised you?"]),
-    (17.5, 23.0, ["Dr Priya Nair: How much unclaimed income there was.", "About two thousand pounds a year per household."]),
+    (
+        17.5,
+        23.0,
+        [
+            "Dr Priya Nair: How much unclaimed income there was.",
+            "About two thousand pounds a year per household.",
+        ],
+    ),
 ]
 
 T_PDF_TITLE = "Ashby Vale Home First - Interim Report"
 T_PDF_PAGES = [
-    ("Background", [
-        "Home First is a partnership between Ashby Vale Council, Ashby General Hospital and local home care "
-        "providers. It aims to help older people leave hospital quickly and safely, with the right support "
-        "at home. Before the project, families told us they had to repeat their story to as many as five "
-        "different professionals.",
-    ]),
-    ("Early results", [
-        "A single trusted assessment was piloted on two wards from June. The average time from being "
-        "medically fit to arriving home fell from nine days to just under five. Ward staff, social workers "
-        "and care providers now meet every Monday to learn from the previous week.",
-    ]),
+    (
+        "Background",
+        [
+            "Home First is a partnership between Ashby Vale Council, Ashby General Hospital and local home care "
+            "providers. It aims to help older people leave hospital quickly and safely, with the right support "
+            "at home. Before the project, families told us they had to repeat their story to as many as five "
+            "different professionals.",
+        ],
+    ),
+    (
+        "Early results",
+        [
+            "A single trusted assessment was piloted on two wards from June. The average time from being "
+            "medically fit to arriving home fell from nine days to just under five. Ward staff, social workers "
+            "and care providers now meet every Monday to learn from the previous week.",
+        ],
+    ),
 ]
 
 # Encoding fixtures share one tiny transcript (text identical across the three files).
 ENC_TURNS = [
     ("Interviewer", "Where do people meet in Kelsham now?"),
-    ("Renée Dubois", "Honestly, it’s the café – “really” it is. People come for a coffee and stay for the conversation."),
+    (
+        "Renée Dubois",
+        "Honestly, it’s the café – “really” it is. People come for a coffee and stay for the conversation.",
+    ),
     ("Interviewer", "And who comes?"),
     ("Renée Dubois", "Older men who live alone, and carers who need an hour’s break."),
 ]
 
 TEST_MANIFEST = [
-    dict(file="interview.txt", title="Ashby Vale Home First - baseline interview (test)", place="Ashby Vale",
-         project="Home First", wave="baseline", date="2023-03-14", role="director of public health"),
-    dict(file="interview.md", title="Kelsham Connected - baseline interview (test)", place="Kelsham",
-         project="Kelsham Connected", wave="baseline", date="2023-04-05", role="enabler"),
-    dict(file="report.txt", title="Kelsham Connected - interim report (test)", place="Kelsham",
-         project="Kelsham Connected", wave="follow-up", date="2024-03-01", role="report"),
-    dict(file="interview.docx", title="Northmoor Good Food - follow-up interview (test)", place="Northmoor",
-         project="Northmoor Good Food", wave="follow-up", date="2024-04-09", role="voluntary sector lead"),
-    dict(file="table_interview.docx", title="Northmoor Good Food - baseline interview, table layout (test)",
-         place="Northmoor", project="Northmoor Good Food", wave="baseline", date="2023-05-18", role="GP"),
-    dict(file="meeting.vtt", title="Kelsham Connected - follow-up meeting (test)", place="Kelsham",
-         project="Kelsham Connected", wave="follow-up", date="2024-03-19", role="enabler"),
-    dict(file="meeting.srt", title="Northmoor Good Food - follow-up interview, subtitles (test)", place="Northmoor",
-         project="Northmoor Good Food", wave="follow-up", date="2024-04-10", role="GP"),
-    dict(file="report.pdf", title="Ashby Vale Home First - interim report (test)", place="Ashby Vale",
-         project="Home First", wave="follow-up", date="2024-02-01", role="report"),
-    dict(file="utf8_bom.txt", title="Kelsham Connected - resident interview, UTF-8 with BOM (test)", place="Kelsham",
-         project="Kelsham Connected", wave="follow-up", date="2024-03-20", role="resident"),
-    dict(file="utf16.txt", title="Kelsham Connected - resident interview, UTF-16 LE (test)", place="Kelsham",
-         project="Kelsham Connected", wave="follow-up", date="2024-03-20", role="resident"),
-    dict(file="cp1252.txt", title="Kelsham Connected - resident interview, Windows-1252 (test)", place="Kelsham",
-         project="Kelsham Connected", wave="follow-up", date="2024-03-20", role="resident"),
+    dict(
+        file="interview.txt",
+        title="Ashby Vale Home First - baseline interview (test)",
+        place="Ashby Vale",
+        project="Home First",
+        wave="baseline",
+        date="2023-03-14",
+        role="director of public health",
+    ),
+    dict(
+        file="interview.md",
+        title="Kelsham Connected - baseline interview (test)",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="baseline",
+        date="2023-04-05",
+        role="enabler",
+    ),
+    dict(
+        file="report.txt",
+        title="Kelsham Connected - interim report (test)",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="follow-up",
+        date="2024-03-01",
+        role="report",
+    ),
+    dict(
+        file="interview.docx",
+        title="Northmoor Good Food - follow-up interview (test)",
+        place="Northmoor",
+        project="Northmoor Good Food",
+        wave="follow-up",
+        date="2024-04-09",
+        role="voluntary sector lead",
+    ),
+    dict(
+        file="table_interview.docx",
+        title="Northmoor Good Food - baseline interview, table layout (test)",
+        place="Northmoor",
+        project="Northmoor Good Food",
+        wave="baseline",
+        date="2023-05-18",
+        role="GP",
+    ),
+    dict(
+        file="meeting.vtt",
+        title="Kelsham Connected - follow-up meeting (test)",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="follow-up",
+        date="2024-03-19",
+        role="enabler",
+    ),
+    dict(
+        file="meeting.srt",
+        title="Northmoor Good Food - follow-up interview, subtitles (test)",
+        place="Northmoor",
+        project="Northmoor Good Food",
+        wave="follow-up",
+        date="2024-04-10",
+        role="GP",
+    ),
+    dict(
+        file="report.pdf",
+        title="Ashby Vale Home First - interim report (test)",
+        place="Ashby Vale",
+        project="Home First",
+        wave="follow-up",
+        date="2024-02-01",
+        role="report",
+    ),
+    dict(
+        file="utf8_bom.txt",
+        title="Kelsham Connected - resident interview, UTF-8 with BOM (test)",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="follow-up",
+        date="2024-03-20",
+        role="resident",
+    ),
+    dict(
+        file="utf16.txt",
+        title="Kelsham Connected - resident interview, UTF-16 LE (test)",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="follow-up",
+        date="2024-03-20",
+        role="resident",
+    ),
+    dict(
+        file="cp1252.txt",
+        title="Kelsham Connected - resident interview, Windows-1252 (test)",
+        place="Kelsham",
+        project="Kelsham Connected",
+        wave="follow-up",
+        date="2024-03-20",
+        role="resident",
+    ),
 ]
 
 
@@ -945,7 +1147,7 @@ def build_tests() -> dict:
     write_bytes(TESTS / "table_interview.docx", render_docx_table(T_TABLE_TURNS, T_TABLE_TITLE))
 
     vtt = ["WEBVTT", ""]
-    for i, (cid, start, end, voice, text) in enumerate(T_VTT_CUES):
+    for cid, start, end, voice, text in T_VTT_CUES:
         if cid is not None:
             vtt.append(f"{guid('meeting.vtt', cid.split('-')[0])}/{cid}")
         vtt += [f"{ts(start, '.')} --> {ts(end, '.')}", f"<v {voice}>{text}</v>", ""]
@@ -956,8 +1158,10 @@ def build_tests() -> dict:
         srt += [str(n), f"{ts(start, ',')} --> {ts(end, ',')}", *lines, ""]
     write_text(TESTS / "meeting.srt", "\n".join(srt))
 
-    write_bytes(TESTS / "report.pdf",
-                render_pdf(T_PDF_TITLE, None, T_PDF_PAGES, break_before={T_PDF_PAGES[1][0]}))
+    write_bytes(
+        TESTS / "report.pdf",
+        render_pdf(T_PDF_TITLE, None, T_PDF_PAGES, break_before={T_PDF_PAGES[1][0]}),
+    )
 
     # encodings
     write_bytes(TESTS / "utf8_bom.txt", enc_transcript("\n").encode("utf-8-sig"))
@@ -971,25 +1175,41 @@ def build_tests() -> dict:
     for i in range(0, len(jb), 37):
         jb[i] = 0
     write_bytes(BAD / "binary_junk.txt", bytes(jb))
-    write_text(BAD / "not_really.pdf",
-               "This is not a PDF file.\nIt is a plain text note that was saved with the wrong extension.\n")
+    write_text(
+        BAD / "not_really.pdf",
+        "This is not a PDF file.\nIt is a plain text note that was saved with the wrong extension.\n",
+    )
     write_bytes(BAD / "corrupt.docx", docx_bytes[:300])
-    write_bytes(BAD / "corrupt.pdf",
-                b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 2048 /Filter /FlateDecode >>\nstream\n"
-                + junk(400, "corrupt_pdf"))
-    write_text(BAD / "broken.vtt",
-               "00:00:01.000 -> 00:00:04.000\n<v Interviewer>Hello, can you hear me?</v>\n\n"
-               "00:00:05,000 --> \n<v Grace Adeyemi>Yes I can\n\n"
-               "0:0:9 --> later\nThis cue has no voice tag and no valid timing.\n")
-    write_bytes(BAD / "notes.xlsx", make_zip({
-        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
-        "xl/workbook.xml": '<?xml version="1.0" encoding="UTF-8"?><workbook/>',
-        "xl/worksheets/sheet1.xml": '<?xml version="1.0" encoding="UTF-8"?><worksheet><sheetData/></worksheet>',
-    }))
-    write_bytes(BAD / "slides.pptx", make_zip({
-        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
-        "ppt/presentation.xml": '<?xml version="1.0" encoding="UTF-8"?><presentation/>',
-    }))
+    write_bytes(
+        BAD / "corrupt.pdf",
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 2048 /Filter /FlateDecode >>\nstream\n"
+        + junk(400, "corrupt_pdf"),
+    )
+    write_text(
+        BAD / "broken.vtt",
+        "00:00:01.000 -> 00:00:04.000\n<v Interviewer>Hello, can you hear me?</v>\n\n"
+        "00:00:05,000 --> \n<v Grace Adeyemi>Yes I can\n\n"
+        "0:0:9 --> later\nThis cue has no voice tag and no valid timing.\n",
+    )
+    write_bytes(
+        BAD / "notes.xlsx",
+        make_zip(
+            {
+                "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+                "xl/workbook.xml": '<?xml version="1.0" encoding="UTF-8"?><workbook/>',
+                "xl/worksheets/sheet1.xml": '<?xml version="1.0" encoding="UTF-8"?><worksheet><sheetData/></worksheet>',
+            }
+        ),
+    )
+    write_bytes(
+        BAD / "slides.pptx",
+        make_zip(
+            {
+                "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+                "ppt/presentation.xml": '<?xml version="1.0" encoding="UTF-8"?><presentation/>',
+            }
+        ),
+    )
     write_bytes(BAD / "scanned.pdf", render_scanned_pdf())
 
     write_manifest(TESTS / "manifest.csv", TEST_MANIFEST)
@@ -1004,7 +1224,9 @@ def build_tests() -> dict:
 def _turn_table(rows) -> list[str]:
     out = ["| # | speaker | interviewer | start | text |", "|---|---|---|---|---|"]
     for i, (speaker, start, text) in enumerate(rows, 1):
-        out.append(f"| {i} | {speaker} | {'yes' if speaker == 'Interviewer' else 'no'} | {start or '-'} | {text} |")
+        out.append(
+            f"| {i} | {speaker} | {'yes' if speaker == 'Interviewer' else 'no'} | {start or '-'} | {text} |"
+        )
     return out
 
 
@@ -1013,46 +1235,75 @@ def _secs(x: float) -> str:
 
 
 def build_expected() -> None:
-    L = ["# tests/data - expected parse results", "",
-         "Generated by `scripts/make_fixtures.py`; do not edit by hand.", "",
-         "Conventions: a *turn* is one speaker's contiguous speech. `interviewer` = speaker label is exactly "
-         "`Interviewer`. Turn text is the label-stripped text with internal line breaks joined by a single space. "
-         "Times are seconds from the start (txt `[hh:mm:ss]`, vtt/srt cue start of the turn's first cue). "
-         "Word counts are `len(text.split())`.", ""]
+    L = [
+        "# tests/data - expected parse results",
+        "",
+        "Generated by `scripts/make_fixtures.py`; do not edit by hand.",
+        "",
+        "Conventions: a *turn* is one speaker's contiguous speech. `interviewer` = speaker label is exactly "
+        "`Interviewer`. Turn text is the label-stripped text with internal line breaks joined by a single space. "
+        "Times are seconds from the start (txt `[hh:mm:ss]`, vtt/srt cue start of the turn's first cue). "
+        "Word counts are `len(text.split())`.",
+        "",
+    ]
 
     # interview.txt
     rows = []
     for para in T_INTERVIEW_TXT.strip().split("\n\n"):
         m = re.match(r"\[(\d\d):(\d\d):(\d\d)\] ([^:]+): (.*)", para, re.S)
         h, mi, s, spk, text = m.groups()
-        rows.append((spk, f"{hms(int(h) * 3600 + int(mi) * 60 + int(s))} ({int(h) * 3600 + int(mi) * 60 + int(s)} s)",
-                     " ".join(text.split("\n"))))
-    L += ["## interview.txt", "",
-          f"UTF-8 (no BOM), LF. {len(rows)} turns. Speakers in order: {', '.join(r[0] for r in rows)}. "
-          "Interviewer turns: 1, 3, 5. Turn 4 is written over 2 lines (joined with one space). "
-          "Turn 4 contains a non-ASCII `£`.", ""]
+        rows.append(
+            (
+                spk,
+                f"{hms(int(h) * 3600 + int(mi) * 60 + int(s))} ({int(h) * 3600 + int(mi) * 60 + int(s)} s)",
+                " ".join(text.split("\n")),
+            )
+        )
+    L += [
+        "## interview.txt",
+        "",
+        f"UTF-8 (no BOM), LF. {len(rows)} turns. Speakers in order: {', '.join(r[0] for r in rows)}. "
+        "Interviewer turns: 1, 3, 5. Turn 4 is written over 2 lines (joined with one space). "
+        "Turn 4 contains a non-ASCII `£`.",
+        "",
+    ]
     L += _turn_table(rows) + [""]
 
     # interview.md
-    rows = [(s, None, t) for s, t in (p.split(": ", 1) for p in T_INTERVIEW_MD.strip().split("\n\n")[1:])]
-    L += ["## interview.md", "",
-          f"First line is the heading `# Kelsham Connected - baseline interview` (title, not a turn). "
-          f"No timestamps. {len(rows)} turns. Speakers: {', '.join(r[0] for r in rows)}. Interviewer turns: 1, 3.", ""]
+    rows = [
+        (s, None, t)
+        for s, t in (p.split(": ", 1) for p in T_INTERVIEW_MD.strip().split("\n\n")[1:])
+    ]
+    L += [
+        "## interview.md",
+        "",
+        f"First line is the heading `# Kelsham Connected - baseline interview` (title, not a turn). "
+        f"No timestamps. {len(rows)} turns. Speakers: {', '.join(r[0] for r in rows)}. Interviewer turns: 1, 3.",
+        "",
+    ]
     L += _turn_table(rows) + [""]
 
     # report.txt
-    L += ["## report.txt", "",
-          f"UTF-8, no speaker labels, {len(T_REPORT_PARAS)} paragraphs separated by blank lines "
-          "(each paragraph is a single line). Paragraph 2 contains `café`.", "",
-          "| paragraph | words | sentences |", "|---|---|---|"]
+    L += [
+        "## report.txt",
+        "",
+        f"UTF-8, no speaker labels, {len(T_REPORT_PARAS)} paragraphs separated by blank lines "
+        "(each paragraph is a single line). Paragraph 2 contains `café`.",
+        "",
+        "| paragraph | words | sentences |",
+        "|---|---|---|",
+    ]
     sents_by_para = [re.split(r"(?<=[.!?])\s+", p) for p in T_REPORT_PARAS]
-    for i, (p, ss) in enumerate(zip(T_REPORT_PARAS, sents_by_para), 1):
+    for i, (p, ss) in enumerate(zip(T_REPORT_PARAS, sents_by_para, strict=False), 1):
         L.append(f"| {i} | {n_words(p)} | {len(ss)} |")
     long_s = sents_by_para[1]
-    L += ["", f"Paragraph 2 has {n_words(T_REPORT_PARAS[1])} words (> 120) and must be split into sentence "
-          f"windows of at most 120 words. Its {len(long_s)} sentences have word counts "
-          f"{[n_words(s) for s in long_s]} (longest {max(n_words(s) for s in long_s)}, so whole-sentence windows "
-          "are always possible)."]
+    L += [
+        "",
+        f"Paragraph 2 has {n_words(T_REPORT_PARAS[1])} words (> 120) and must be split into sentence "
+        f"windows of at most 120 words. Its {len(long_s)} sentences have word counts "
+        f"{[n_words(s) for s in long_s]} (longest {max(n_words(s) for s in long_s)}, so whole-sentence windows "
+        "are always possible).",
+    ]
     windows, cur = [], []
     for s in long_s:
         if cur and sum(map(n_words, cur)) + n_words(s) > 120:
@@ -1060,41 +1311,62 @@ def build_expected() -> None:
             cur = []
         cur.append(s)
     windows.append(cur)
-    L += [f"Greedy packing of whole sentences (no overlap, max 120 words) gives {len(windows)} windows of "
-          f"{[sum(map(n_words, w)) for w in windows]} words, starting with the sentences:"]
+    L += [
+        f"Greedy packing of whole sentences (no overlap, max 120 words) gives {len(windows)} windows of "
+        f"{[sum(map(n_words, w)) for w in windows]} words, starting with the sentences:"
+    ]
     for w in windows:
-        L.append(f"- \"{w[0]}\"")
-    L += ["", "With paragraphs 1 and 3 kept whole, that is "
-          f"{len(windows) + 2} passages in total under greedy packing.", ""]
+        L.append(f'- "{w[0]}"')
+    L += [
+        "",
+        "With paragraphs 1 and 3 kept whole, that is "
+        f"{len(windows) + 2} passages in total under greedy packing.",
+        "",
+    ]
 
     # docx
-    L += ["## interview.docx", "",
-          f"Heading 1 paragraph `{T_DOCX_TITLE}` (title, not a turn), then one paragraph per turn: a bold run "
-          "`Speaker:` (colon inside the bold run) followed by a normal run ` text`. No timestamps. "
-          f"{len(T_DOCX_TURNS)} turns. Interviewer turns: 1, 3.", ""]
+    L += [
+        "## interview.docx",
+        "",
+        f"Heading 1 paragraph `{T_DOCX_TITLE}` (title, not a turn), then one paragraph per turn: a bold run "
+        "`Speaker:` (colon inside the bold run) followed by a normal run ` text`. No timestamps. "
+        f"{len(T_DOCX_TURNS)} turns. Interviewer turns: 1, 3.",
+        "",
+    ]
     L += _turn_table([(s, None, t) for s, t in T_DOCX_TURNS]) + [""]
-    L += ["## table_interview.docx", "",
-          f"Heading 1 paragraph `{T_TABLE_TITLE}` (title), then one 2-column table (style Table Grid). "
-          "Row 1 is the header `Speaker | Text` (bold) and is not a turn. Speaker cells have no colon. "
-          f"{len(T_TABLE_TURNS)} turns. Interviewer turns: 1, 3.", ""]
+    L += [
+        "## table_interview.docx",
+        "",
+        f"Heading 1 paragraph `{T_TABLE_TITLE}` (title), then one 2-column table (style Table Grid). "
+        "Row 1 is the header `Speaker | Text` (bold) and is not a turn. Speaker cells have no colon. "
+        f"{len(T_TABLE_TURNS)} turns. Interviewer turns: 1, 3.",
+        "",
+    ]
     L += _turn_table([(s, None, t) for s, t in T_TABLE_TURNS]) + [""]
 
     # vtt
     merged = []
-    for cid, start, end, voice, text in T_VTT_CUES:
+    for _cid, start, end, voice, text in T_VTT_CUES:
         if merged and merged[-1][0] == voice:
             merged[-1][3] = end
             merged[-1][4].append(text)
         else:
             merged.append([voice, start, None, end, [text]])
-    L += ["## meeting.vtt", "",
-          f"WEBVTT, {len(T_VTT_CUES)} cues, Teams-style ids `<guid>/<n>-<m>` on all cues except the last one "
-          "(no id, still valid). Voice tags `<v Name>text</v>`. 3 distinct speakers (Interviewer, Grace Adeyemi, "
-          "Marcus Bell). Cues 2-4 are one Grace Adeyemi utterance and merge into one turn; Grace's second turn "
-          f"(last cue) is separate because other speakers intervene. {len(merged)} turns. Interviewer turns: 1, 4.",
-          "", "| # | speaker | interviewer | start | end | text |", "|---|---|---|---|---|---|"]
+    L += [
+        "## meeting.vtt",
+        "",
+        f"WEBVTT, {len(T_VTT_CUES)} cues, Teams-style ids `<guid>/<n>-<m>` on all cues except the last one "
+        "(no id, still valid). Voice tags `<v Name>text</v>`. 3 distinct speakers (Interviewer, Grace Adeyemi, "
+        "Marcus Bell). Cues 2-4 are one Grace Adeyemi utterance and merge into one turn; Grace's second turn "
+        f"(last cue) is separate because other speakers intervene. {len(merged)} turns. Interviewer turns: 1, 4.",
+        "",
+        "| # | speaker | interviewer | start | end | text |",
+        "|---|---|---|---|---|---|",
+    ]
     for i, (v, s, _, e, texts) in enumerate(merged, 1):
-        L.append(f"| {i} | {v} | {'yes' if v == 'Interviewer' else 'no'} | {_secs(s)} | {_secs(e)} | {' '.join(texts)} |")
+        L.append(
+            f"| {i} | {v} | {'yes' if v == 'Interviewer' else 'no'} | {_secs(s)} | {_secs(e)} | {' '.join(texts)} |"
+        )
     L.append("")
 
     # srt
@@ -1106,55 +1378,88 @@ def build_expected() -> None:
         else:
             merged[-1][2] = end
             merged[-1][3] += lines
-    L += ["## meeting.srt", "",
-          f"{len(T_SRT_CUES)} numbered cues. Cue 3 has no label and continues Dr Priya Nair (cue 2). "
-          "Cue 5 has two text lines (second line unlabeled, same speaker). "
-          f"{len(merged)} turns. Interviewer turns: 1, 3.", "",
-          "| # | speaker | interviewer | start | end | text |", "|---|---|---|---|---|---|"]
+    L += [
+        "## meeting.srt",
+        "",
+        f"{len(T_SRT_CUES)} numbered cues. Cue 3 has no label and continues Dr Priya Nair (cue 2). "
+        "Cue 5 has two text lines (second line unlabeled, same speaker). "
+        f"{len(merged)} turns. Interviewer turns: 1, 3.",
+        "",
+        "| # | speaker | interviewer | start | end | text |",
+        "|---|---|---|---|---|---|",
+    ]
     for i, (v, s, e, texts) in enumerate(merged, 1):
-        L.append(f"| {i} | {v} | {'yes' if v == 'Interviewer' else 'no'} | {_secs(s)} | {_secs(e)} | {' '.join(texts)} |")
+        L.append(
+            f"| {i} | {v} | {'yes' if v == 'Interviewer' else 'no'} | {_secs(s)} | {_secs(e)} | {' '.join(texts)} |"
+        )
     L.append("")
 
     # pdf
-    L += ["## report.pdf", "",
-          "Text-based PDF (fpdf2, Helvetica), A4, exactly 2 pages, no speaker labels. Each page has the footer "
-          "`Page N` (should be stripped, not a passage). Line breaks inside paragraphs come from layout "
-          "wrapping, so compare with whitespace collapsed.", ""]
-    L += [f"- Page 1: title `{T_PDF_TITLE}`, heading `{T_PDF_PAGES[0][0]}`, paragraph:",
-          f"  \"{T_PDF_PAGES[0][1][0]}\"",
-          f"- Page 2: heading `{T_PDF_PAGES[1][0]}`, paragraph:",
-          f"  \"{T_PDF_PAGES[1][1][0]}\"", ""]
+    L += [
+        "## report.pdf",
+        "",
+        "Text-based PDF (fpdf2, Helvetica), A4, exactly 2 pages, no speaker labels. Each page has the footer "
+        "`Page N` (should be stripped, not a passage). Line breaks inside paragraphs come from layout "
+        "wrapping, so compare with whitespace collapsed.",
+        "",
+    ]
+    L += [
+        f"- Page 1: title `{T_PDF_TITLE}`, heading `{T_PDF_PAGES[0][0]}`, paragraph:",
+        f'  "{T_PDF_PAGES[0][1][0]}"',
+        f"- Page 2: heading `{T_PDF_PAGES[1][0]}`, paragraph:",
+        f'  "{T_PDF_PAGES[1][1][0]}"',
+        "",
+    ]
 
     # encodings
-    L += ["## Encoding fixtures (utf8_bom.txt, utf16.txt, cp1252.txt)", "",
-          "All three decode to the same transcript (no timestamps, 4 turns: Interviewer, Renée Dubois, "
-          "Interviewer, Renée Dubois; interviewer turns 1, 3).", "",
-          "- `utf8_bom.txt`: UTF-8 with BOM `EF BB BF`, LF line endings.",
-          "- `utf16.txt`: UTF-16 LE with BOM `FF FE`, CRLF line endings (as Windows Notepad writes).",
-          "- `cp1252.txt`: Windows-1252, no BOM, CRLF line endings; invalid as UTF-8 "
-          "(bytes 0x92 0x93 0x94 0x96 0xE9).", "",
-          "Exact decoded text of turn 2 (after stripping the label; identical in all three):", "",
-          "```", ENC_TURNS[1][1], "```", "",
-          "Code points to check: "
-          + ", ".join(f"`{c}` U+{ord(c):04X}" for c in "’“”–é") + ". Speaker of turn 2 is `Renée Dubois` "
-          "(`é` U+00E9). Turn 4 text: `" + ENC_TURNS[3][1] + "`.", ""]
+    L += [
+        "## Encoding fixtures (utf8_bom.txt, utf16.txt, cp1252.txt)",
+        "",
+        "All three decode to the same transcript (no timestamps, 4 turns: Interviewer, Renée Dubois, "
+        "Interviewer, Renée Dubois; interviewer turns 1, 3).",
+        "",
+        "- `utf8_bom.txt`: UTF-8 with BOM `EF BB BF`, LF line endings.",
+        "- `utf16.txt`: UTF-16 LE with BOM `FF FE`, CRLF line endings (as Windows Notepad writes).",
+        "- `cp1252.txt`: Windows-1252, no BOM, CRLF line endings; invalid as UTF-8 "
+        "(bytes 0x92 0x93 0x94 0x96 0xE9).",
+        "",
+        "Exact decoded text of turn 2 (after stripping the label; identical in all three):",
+        "",
+        "```",
+        ENC_TURNS[1][1],
+        "```",
+        "",
+        "Code points to check: "
+        + ", ".join(f"`{c}` U+{ord(c):04X}" for c in "’“”–é")
+        + ". Speaker of turn 2 is `Renée Dubois` "
+        "(`é` U+00E9). Turn 4 text: `" + ENC_TURNS[3][1] + "`.",
+        "",
+    ]
 
     # bad
-    L += ["## bad/ - every file must be rejected (error, not an empty document)", "",
-          "| file | why |", "|---|---|",
-          "| bad/empty.txt | 0 bytes |",
-          "| bad/whitespace.txt | only spaces, tabs and newlines |",
-          "| bad/binary_junk.txt | 2048 deterministic pseudo-random bytes with NULs (every 37th byte is 0x00); not text |",
-          "| bad/not_really.pdf | plain ASCII text with a .pdf extension (no `%PDF` header) |",
-          "| bad/corrupt.docx | first 300 bytes of tests/data/interview.docx: truncated zip, no central directory |",
-          "| bad/corrupt.pdf | `%PDF-1.4` header, start of one object/stream, then 400 bytes of garbage; no xref, trailer or `%%EOF` |",
-          "| bad/broken.vtt | no `WEBVTT` header, malformed timing lines (`->`, missing end time, `0:0:9 --> later`), unclosed voice tag |",
-          "| bad/notes.xlsx | unsupported format (minimal OOXML zip) |",
-          "| bad/slides.pptx | unsupported format (minimal OOXML zip) |",
-          "| bad/scanned.pdf | valid 1-page PDF containing only an image (grey bars); no extractable text |",
-          "",
-          "## manifest.csv", "",
-          "Header `" + ",".join(MANIFEST_HEADER) + "`; one row per good file above (11 rows), none for bad/.", ""]
+    L += [
+        "## bad/ - every file must be rejected (error, not an empty document)",
+        "",
+        "| file | why |",
+        "|---|---|",
+        "| bad/empty.txt | 0 bytes |",
+        "| bad/whitespace.txt | only spaces, tabs and newlines |",
+        "| bad/binary_junk.txt | 2048 deterministic pseudo-random bytes with NULs (every 37th byte is 0x00); not text |",
+        "| bad/not_really.pdf | plain ASCII text with a .pdf extension (no `%PDF` header) |",
+        "| bad/corrupt.docx | first 300 bytes of tests/data/interview.docx: truncated zip, no central directory |",
+        "| bad/corrupt.pdf | `%PDF-1.4` header, start of one object/stream, then 400 bytes of garbage; no xref, trailer or `%%EOF` |",
+        "| bad/broken.vtt | no `WEBVTT` header, malformed timing lines (`->`, missing end time, `0:0:9 --> later`), unclosed voice tag |",
+        "| bad/notes.xlsx | unsupported format (minimal OOXML zip) |",
+        "| bad/slides.pptx | unsupported format (minimal OOXML zip) |",
+        "| bad/scanned.pdf | valid 1-page PDF containing only an image (grey bars); no extractable text |",
+        "",
+        "## manifest.csv",
+        "",
+        "Header `"
+        + ",".join(MANIFEST_HEADER)
+        + "`; one row per good file above (11 rows), none for bad/.",
+        "",
+    ]
     write_text(TESTS / "EXPECTED.md", "\n".join(L))
 
 

@@ -85,7 +85,8 @@ def test_srt_unlabelled_cues_continue_the_speaker():
 
 
 @pytest.mark.parametrize(
-    "name,encoding", [("utf8_bom.txt", "utf-8-sig"), ("utf16.txt", "utf-16"), ("cp1252.txt", "cp1252")]
+    "name,encoding",
+    [("utf8_bom.txt", "utf-8-sig"), ("utf16.txt", "utf-16"), ("cp1252.txt", "cp1252")],
 )
 def test_encodings_decode_exactly(name, encoding):
     doc, found = turns(name)

@@ -42,10 +42,13 @@ def test_run_codes_every_participant_passage(corpus: Path, db: Path):
         assert con.execute(
             "SELECT count(DISTINCT passage_id), count(*) FROM code_scores"
         ).fetchall()[0] == (participant, 6 * participant)
-        assert con.execute(
-            "SELECT count(*) FROM code_scores JOIN passages USING (passage_id) "
-            "WHERE is_interviewer"
-        ).fetchall()[0][0] == 0
+        assert (
+            con.execute(
+                "SELECT count(*) FROM code_scores JOIN passages USING (passage_id) "
+                "WHERE is_interviewer"
+            ).fetchall()[0][0]
+            == 0
+        )
         # every coding records its model, codebook version and run
         assert con.execute(
             "SELECT DISTINCT model_id, codebook, codebook_version, run_id, source FROM codings"
@@ -67,10 +70,13 @@ def test_run_codes_every_participant_passage(corpus: Path, db: Path):
             "Marcus Bell", "Renée Dubois", None,
         }  # fmt: skip
         # passages are exact spans of the stored document text
-        assert con.execute(
-            "SELECT count(*) FROM passages p JOIN documents d USING (document_id) "
-            "WHERE substr(d.text, p.start_char + 1, p.end_char - p.start_char) <> p.text"
-        ).fetchall()[0][0] == 0
+        assert (
+            con.execute(
+                "SELECT count(*) FROM passages p JOIN documents d USING (document_id) "
+                "WHERE substr(d.text, p.start_char + 1, p.end_char - p.start_char) <> p.text"
+            ).fetchall()[0][0]
+            == 0
+        )
     assert db.with_name("test.read.duckdb").exists()
     assert counts(db.with_name("test.read.duckdb")) == counts(db)
 
@@ -84,7 +90,10 @@ def test_rerun_adds_nothing_and_embeds_nothing(corpus: Path, db: Path):
     assert (again["documents"], again["unchanged"], again["embedded"]) == (0, 11, 0)
     assert counts(db) == before
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT count(*), count(DISTINCT run_id) FROM runs").fetchall()[0] == (2, 2)
+        assert con.execute("SELECT count(*), count(DISTINCT run_id) FROM runs").fetchall()[0] == (
+            2,
+            2,
+        )
 
 
 def test_changed_file_replaces_its_old_version(corpus: Path, db: Path):
@@ -99,9 +108,9 @@ def test_changed_file_replaces_its_old_version(corpus: Path, db: Path):
     assert second["embedded"] == 1  # only the new passage; the rest came from the cache
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM documents").fetchall()[0][0] == 11
-        assert con.execute(
-            "SELECT count(*) = count(DISTINCT passage_id) FROM passages"
-        ).fetchall()[0][0]
+        assert con.execute("SELECT count(*) = count(DISTINCT passage_id) FROM passages").fetchall()[
+            0
+        ][0]
         texts = [
             r[0]
             for r in con.execute(
@@ -136,7 +145,9 @@ def test_bad_files_are_reported_and_the_rest_loads(corpus: Path, db: Path):
 
 def test_text_summary_names_each_rejected_file(corpus: Path, db: Path):
     shutil.copy(DATA / "bad" / "empty.txt", corpus / "empty.txt")
-    result = CliRunner().invoke(main, ["run", str(corpus / "empty.txt"), str(corpus / "interview.txt"), "--db", str(db)])
+    result = CliRunner().invoke(
+        main, ["run", str(corpus / "empty.txt"), str(corpus / "interview.txt"), "--db", str(db)]
+    )
     assert result.exit_code == 3
     assert f"    {corpus / 'empty.txt'}: is empty (0 bytes)\n" in result.stdout
     assert "  documents loaded : 1\n" in result.stdout
@@ -147,7 +158,17 @@ def test_a_bad_codebook_fails_the_run_with_one_clear_line(corpus: Path, db: Path
     bad = tmp_path / "codebook.yaml"
     bad.write_text("name: x\nversion: 1\ncodes:\n  - id: a\n  - id: a\n    definition: d\n")
     result = CliRunner().invoke(
-        main, ["run", str(corpus), "--db", str(db), "--codebook", str(bad), "--model", str(tmp_path / "none")]
+        main,
+        [
+            "run",
+            str(corpus),
+            "--db",
+            str(db),
+            "--codebook",
+            str(bad),
+            "--model",
+            str(tmp_path / "none"),
+        ],
     )
     assert result.exit_code == 1
     assert "code 'a': missing 'definition'" in result.output
@@ -164,7 +185,10 @@ def test_help_lists_exit_statuses(flag):
 def test_a_failed_run_exits_1_and_is_recorded_as_failed(corpus: Path, db: Path):
     bad_manifest = corpus / "cases.csv"
     bad_manifest.write_text("name,place\ninterview.txt,Kelsham\n")
-    result = CliRunner().invoke(main, ["run", str(corpus / "interview.txt"), "--manifest", str(bad_manifest), "--db", str(db)])
+    result = CliRunner().invoke(
+        main,
+        ["run", str(corpus / "interview.txt"), "--manifest", str(bad_manifest), "--db", str(db)],
+    )
     assert result.exit_code == 1
     assert f"manifest {bad_manifest} has no 'file' column" in result.output
     with duckdb.connect(str(db), read_only=True) as con:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from narratives import store
+from narratives.ingest import read_document
 from narratives.records import Coding, Passage
 from narratives.schema import MIGRATIONS
-from narratives.ingest import read_document
 from narratives.segment import segment
 from tests.conftest import DATA
 
@@ -63,7 +64,9 @@ def test_human_codings_survive_a_reload(tmp_path: Path):
             [passages[1].passage_id],
         )
         store.load_batch(con, "run2", _batch(doc, passages))
-        assert con.execute("SELECT source, count(*) FROM codings GROUP BY ALL ORDER BY 1").fetchall() == [
+        assert con.execute(
+            "SELECT source, count(*) FROM codings GROUP BY ALL ORDER BY 1"
+        ).fetchall() == [
             ("human", 1),
             ("model", len(passages)),
         ]
@@ -76,9 +79,12 @@ def test_a_failed_load_leaves_the_previous_state(tmp_path: Path):
         store.load_batch(con, "run1", _batch(doc, passages))
         broken = _batch(doc, passages)
         object.__setattr__(broken, "scored_ids", broken.scored_ids[:-1])  # shapes disagree
-        with pytest.raises(Exception):
+        with pytest.raises(pa.ArrowInvalid):  # columns of unequal length
             store.load_batch(con, "run2", broken)
-        assert con.execute("SELECT count(*), min(run_id) FROM documents").fetchall()[0] == (1, "run1")
+        assert con.execute("SELECT count(*), min(run_id) FROM documents").fetchall()[0] == (
+            1,
+            "run1",
+        )
         assert con.execute("SELECT count(*) FROM passages").fetchall()[0][0] == len(passages)
 
 
@@ -104,7 +110,11 @@ def test_a_locked_database_waits_then_names_the_holder(tmp_path: Path):
     db = tmp_path / "a.duckdb"
     duckdb.connect(str(db)).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(30)"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(30)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -42,7 +42,9 @@ def linear_model(tmp_path_factory, small_examples) -> Path:
     return out
 
 
-def test_model_folder_holds_no_pickles_and_records_its_provenance(linear_model: Path, small_examples):
+def test_model_folder_holds_no_pickles_and_records_its_provenance(
+    linear_model: Path, small_examples
+):
     names = sorted(p.name for p in linear_model.iterdir())
     assert names == [
         "MODEL_CARD.md", "config.json", "examples.json", "examples.safetensors",
@@ -56,7 +58,14 @@ def test_model_folder_holds_no_pickles_and_records_its_provenance(linear_model: 
     assert config["codebook"]["sha256"] == hashlib.sha256(CODEBOOK.read_bytes()).hexdigest()
     assert config["embedding_model"] == "all-MiniLM-L6-v2"
     assert config["n_train"] + config["n_calibration"] == 120
-    assert set(config["thresholds"]) == {"feeling", "perceiving", "thinking", "relating", "being", "doing"}
+    assert set(config["thresholds"]) == {
+        "feeling",
+        "perceiving",
+        "thinking",
+        "relating",
+        "being",
+        "doing",
+    }
     assert "# Model card: linear@" in (linear_model / "MODEL_CARD.md").read_text()
 
 
@@ -83,12 +92,21 @@ def test_predict_writes_codes_scores_and_uncertain(linear_model: Path, tmp_path:
         '{"id": "x2", "text": "The board meets quarterly and has 14 members."}\n'
     )
     out = tmp_path / "out.jsonl"
-    result = invoke("predict", "--model", str(linear_model), "--input", str(source), "--output", str(out))
+    result = invoke(
+        "predict", "--model", str(linear_model), "--input", str(source), "--output", str(out)
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["x1", "x2"]
     for r in rows:
-        assert set(r["scores"]) == {"feeling", "perceiving", "thinking", "relating", "being", "doing"}
+        assert set(r["scores"]) == {
+            "feeling",
+            "perceiving",
+            "thinking",
+            "relating",
+            "being",
+            "doing",
+        }
         assert all(0.0 <= s <= 1.0 for s in r["scores"].values())
         assert set(r["codes"]) <= set(r["scores"]) and set(r["uncertain"]) <= set(r["scores"])
 
@@ -117,7 +135,15 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
         str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--method", "linear",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    result = invoke("evaluate", "--model", str(out), "--examples", str(EXCLUSIVE / "test.jsonl"), "--format", "json")
+    result = invoke(
+        "evaluate",
+        "--model",
+        str(out),
+        "--examples",
+        str(EXCLUSIVE / "test.jsonl"),
+        "--format",
+        "json",
+    )
     report = json.loads(result.stdout)
     assert report["confusion"]["labels"] == ["money", "staff", "residents"]
     assert sum(map(sum, report["confusion"]["matrix"])) == 9
@@ -140,8 +166,12 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
 
 def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "a", "codes": ["relating"]}\n{"text": "b", "codes": ["kindness"]}\nnot json\n')
-    result = invoke("train", "--codebook", str(CODEBOOK), "--examples", str(bad), "--out", str(tmp_path / "m"))
+    bad.write_text(
+        '{"text": "a", "codes": ["relating"]}\n{"text": "b", "codes": ["kindness"]}\nnot json\n'
+    )
+    result = invoke(
+        "train", "--codebook", str(CODEBOOK), "--examples", str(bad), "--out", str(tmp_path / "m")
+    )
     assert result.exit_code == 1
     assert "line 2: codes not in codebook systems-leadership@1: ['kindness']" in result.output
     assert "line 3: not JSON" in result.output

@@ -93,4 +93,7 @@ def codings_from_scores(
     applied = classifier.decide(scores)
     codes = classifier.codebook.ids
     rows, cols = np.nonzero(applied)
-    return [Coding(passage_ids[r], codes[c], float(scores[r, c])) for r, c in zip(rows, cols)]
+    return [
+        Coding(passage_ids[r], codes[c], float(scores[r, c]))
+        for r, c in zip(rows, cols, strict=False)
+    ]

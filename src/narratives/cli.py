@@ -126,7 +126,10 @@ def _run_pipeline(
 
 def _print_summary(s) -> None:
     click.echo(f"Run {s.run_id}: {s.status}")
-    click.echo(f"  documents loaded : {s.documents}" + (f" ({s.unchanged} unchanged, skipped)" if s.unchanged else ""))
+    click.echo(
+        f"  documents loaded : {s.documents}"
+        + (f" ({s.unchanged} unchanged, skipped)" if s.unchanged else "")
+    )
     click.echo(f"  passages         : {s.passages} ({s.coded_passages} participant passages coded)")
     click.echo(f"  codings          : {s.codings} (model {s.model_id})")
     click.echo(f"  embedded now     : {s.embedded} (the rest from the cache)")
@@ -321,8 +324,10 @@ def predict(model, codebook, input_file, output_file) -> None:
                 rows.append(row if isinstance(row, dict) else {"text": str(row)})
                 rows[-1]["text"]  # noqa: B018 - a missing text is an error
             except (json.JSONDecodeError, KeyError) as e:
-                raise UserError(f"{input_file.name} line {number}: expected {{\"text\": ...}}") from e
-    for row, p in zip(rows, predict_codes(classifier, [str(r["text"]) for r in rows])):
+                raise UserError(f'{input_file.name} line {number}: expected {{"text": ...}}') from e
+    for row, p in zip(
+        rows, predict_codes(classifier, [str(r["text"]) for r in rows]), strict=False
+    ):
         row.update(codes=p.codes, scores=p.scores, uncertain=p.uncertain)
         output_file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
@@ -364,7 +369,10 @@ def explain(model, text, neighbours, fmt) -> None:
 def format_rows(columns: list[str], rows: list[tuple], fmt: str) -> str:
     """Rows as an aligned table, CSV, JSON (a list of objects) or a Markdown table."""
     if fmt == "json":
-        return json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2) + "\n"
+        return (
+            json.dumps([dict(zip(columns, r, strict=False)) for r in rows], default=str, indent=2)
+            + "\n"
+        )
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -377,9 +385,9 @@ def format_rows(columns: list[str], rows: list[tuple], fmt: str) -> str:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells]
         return "\n".join(lines) + "\n"
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) for r in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines) + "\n"
 
@@ -927,14 +935,28 @@ def export_parquet_command(out_dir, db, with_embeddings, real_names) -> None:
 @click.option("--role", help="Only documents of this (manifest) role.")
 @click.option("--min-score", type=float, help="Only codings scored at least this.")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--per-document", type=click.IntRange(min=1),
-              help="At most this many from one document [default: ceil(limit / 3)].")
-@click.option("--per-speaker", type=click.IntRange(min=1),
-              help="At most this many from one speaker [default: ceil(limit / 3)].")
-@click.option("--format", "fmt", type=click.Choice(["md", "csv", "docx", "html", "json"]),
-              default="md", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file [default: print; docx needs --out].")
+@click.option(
+    "--per-document",
+    type=click.IntRange(min=1),
+    help="At most this many from one document [default: ceil(limit / 3)].",
+)
+@click.option(
+    "--per-speaker",
+    type=click.IntRange(min=1),
+    help="At most this many from one speaker [default: ceil(limit / 3)].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv", "docx", "html", "json"]),
+    default="md",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file [default: print; docx needs --out].",
+)
 @click.option("--real-names", is_flag=True, help="Keep people's names [default: pseudonyms].")
 @db_option
 def excerpts(code, place, wave, role, min_score, limit, per_document, per_speaker, fmt, out,

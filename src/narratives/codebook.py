@@ -1,15 +1,15 @@
 """The codebook: a YAML file users edit or replace. The six dimensions are only the default.
 
-    name: systems-leadership
-    version: 3
-    exclusive: false      # true: exactly one code per passage; false: zero or more
-    codes:
-      - id: relating
-        label: Ways of relating
-        definition: ...
-        include: ...      # optional
-        exclude: ...      # optional
-        examples: [...]   # optional
+name: systems-leadership
+version: 3
+exclusive: false      # true: exactly one code per passage; false: zero or more
+codes:
+  - id: relating
+    label: Ways of relating
+    definition: ...
+    include: ...      # optional
+    exclude: ...      # optional
+    examples: [...]   # optional
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def parse_codebook(data: object, sha256: str = "", source: str = "codebook") -> 
         cid = str(raw.get("id", "")).strip()
         where = f"code '{cid}'" if cid else f"code #{i}"
         for key in sorted(set(raw) - CODE_KEYS):
-            problems.append(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(CODE_KEYS))})")
+            problems.append(
+                f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(CODE_KEYS))})"
+            )
         if not cid:
             problems.append(f"{where}: missing 'id'")
         elif not CODE_ID.match(cid):

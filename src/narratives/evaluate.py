@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from narratives.classify import Classifier, ZeroShotClassifier
-from narratives.codebook import Codebook, load_codebook
+from narratives.codebook import load_codebook
 from narratives.embed import embed_texts
 from narratives.examples import label_matrix, load_examples
 from narratives.metrics import exclusive_report, multilabel_report
@@ -20,7 +20,9 @@ from narratives.train import TrainedClassifier
 ZERO_SHOT = "zero-shot"
 
 
-def open_classifier(model: str | Path, codebook: Path | None = None, embedding_model: str = "all-MiniLM-L6-v2") -> Classifier:
+def open_classifier(
+    model: str | Path, codebook: Path | None = None, embedding_model: str = "all-MiniLM-L6-v2"
+) -> Classifier:
     """A trained model folder, or `zero-shot` with the given codebook."""
     if str(model) == ZERO_SHOT:
         if codebook is None:
@@ -64,15 +66,17 @@ def predict(classifier: Classifier, texts: list[str]) -> list[Prediction]:
     """Codes applied, every code's score, and the codes in the abstain band, per text."""
     scores = _scores(classifier, texts)
     applied = classifier.decide(scores)
-    band = classifier.uncertain(scores) if hasattr(classifier, "uncertain") else np.zeros_like(applied)
+    band = (
+        classifier.uncertain(scores) if hasattr(classifier, "uncertain") else np.zeros_like(applied)
+    )
     ids = classifier.codebook.ids
     return [
         Prediction(
-            codes=[c for c, a in zip(ids, row_applied) if a],
-            scores={c: round(float(s), 4) for c, s in zip(ids, row)},
-            uncertain=[c for c, u in zip(ids, row_band) if u],
+            codes=[c for c, a in zip(ids, row_applied, strict=False) if a],
+            scores={c: round(float(s), 4) for c, s in zip(ids, row, strict=False)},
+            uncertain=[c for c, u in zip(ids, row_band, strict=False) if u],
         )
-        for row, row_applied, row_band in zip(scores, applied, band)
+        for row, row_applied, row_band in zip(scores, applied, band, strict=False)
     ]
 
 
@@ -94,7 +98,11 @@ def explain(classifier: TrainedClassifier, text: str, neighbours: int = 3) -> di
         carrying = [i for i, e in enumerate(examples) if code in e["codes"]]
         best = sorted(carrying, key=lambda i: -similarity[i])[:neighbours]
         support[code] = [
-            {"text": examples[i]["text"], "codes": examples[i]["codes"], "similarity": round(float(similarity[i]), 3)}
+            {
+                "text": examples[i]["text"],
+                "codes": examples[i]["codes"],
+                "similarity": round(float(similarity[i]), 3),
+            }
             for i in best
         ]
     return {
@@ -102,9 +110,10 @@ def explain(classifier: TrainedClassifier, text: str, neighbours: int = 3) -> di
         "model_id": classifier.model_id,
         "codes": prediction.codes,
         "scores": prediction.scores,
-        "thresholds": {c: float(t) for c, t in zip(classifier.codebook.ids, classifier.thresholds)},
+        "thresholds": {
+            c: float(t)
+            for c, t in zip(classifier.codebook.ids, classifier.thresholds, strict=False)
+        },
         "uncertain": prediction.uncertain,
         "nearest_examples": support,
     }
-
-

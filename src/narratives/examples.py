@@ -44,7 +44,7 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
             problems.append(f"line {number}: not JSON ({e.msg})")
             continue
         if not isinstance(row, dict) or not str(row.get("text", "")).strip():
-            problems.append(f"line {number}: needs a non-empty \"text\"")
+            problems.append(f'line {number}: needs a non-empty "text"')
             continue
         codes = row.get("codes", [])
         if isinstance(codes, str):
@@ -57,7 +57,12 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
             problems.append(f"line {number}: the codebook is exclusive, so exactly one code")
             continue
         examples.append(
-            Example(str(row["text"]), tuple(codes), str(row.get("context") or ""), str(row.get("id", "")))
+            Example(
+                str(row["text"]),
+                tuple(codes),
+                str(row.get("context") or ""),
+                str(row.get("id", "")),
+            )
         )
     if problems:
         shown = "\n  - ".join(problems[:10])

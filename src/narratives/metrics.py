@@ -72,7 +72,7 @@ def multilabel_report(gold: np.ndarray, pred: np.ndarray, codes: Sequence[str]) 
     g, p = gold.astype(bool), pred.astype(bool)
     tp, fp, fn = int(np.sum(g & p)), int(np.sum(~g & p)), int(np.sum(g & ~p))
     micro = 2 * tp / max(1, 2 * tp + fp + fn)
-    units = [[bool(x), bool(y)] for x, y in zip(g.ravel(), p.ravel())]
+    units = [[bool(x), bool(y)] for x, y in zip(g.ravel(), p.ravel(), strict=False)]
     return {
         "n": int(gold.shape[0]),
         "macro_f1": round(float(np.mean([s["f1"] for s in per_code.values()])), 4),
@@ -89,16 +89,21 @@ def exclusive_report(gold: Sequence[str], pred: Sequence[str], codes: Sequence[s
     index = {c: i for i, c in enumerate(codes)}
     g = np.zeros((len(gold), len(codes)), dtype=bool)
     p = np.zeros_like(g)
-    for i, (x, y) in enumerate(zip(gold, pred)):
+    for i, (x, y) in enumerate(zip(gold, pred, strict=False)):
         if x in index:
             g[i, index[x]] = True
         if y in index:
             p[i, index[y]] = True
     report = multilabel_report(g, p, codes)
-    confusion = [[sum(1 for x, y in zip(gold, pred) if x == a and y == b) for b in codes] for a in codes]
-    report["accuracy"] = round(float(np.mean([x == y for x, y in zip(gold, pred)])), 4)
+    confusion = [
+        [sum(1 for x, y in zip(gold, pred, strict=False) if x == a and y == b) for b in codes]
+        for a in codes
+    ]
+    report["accuracy"] = round(
+        float(np.mean([x == y for x, y in zip(gold, pred, strict=False)])), 4
+    )
     report["confusion"] = {"labels": list(codes), "matrix": confusion}
     report["krippendorff_alpha"] = round(
-        krippendorff_alpha_nominal([[x, y] for x, y in zip(gold, pred)]), 4
+        krippendorff_alpha_nominal([[x, y] for x, y in zip(gold, pred, strict=False)]), 4
     )
     return report

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from narratives.codebook import Codebook, CodebookError, parse_codebook
+from narratives.codebook import Codebook, parse_codebook
 from narratives.embed import embed_texts, load_encoder
 from narratives.examples import Example, label_matrix
 from narratives.metrics import exclusive_report, multilabel_report
@@ -61,7 +61,9 @@ def _split(n: int, labels: np.ndarray, holdout: float, seed: int) -> tuple[np.nd
     for k in np.unique(key):
         members = np.flatnonzero(key == k)
         rng.shuffle(members)
-        cal.extend(members[: max(1, int(round(holdout * len(members))))] if len(members) > 1 else [])
+        cal.extend(
+            members[: max(1, int(round(holdout * len(members))))] if len(members) > 1 else []
+        )
     cal_idx = np.array(sorted(cal), dtype=int)
     train_idx = np.setdiff1d(np.arange(n), cal_idx)
     return train_idx, cal_idx
@@ -123,7 +125,9 @@ def _fine_tune(texts: list[str], y: np.ndarray, exclusive: bool, opts: TrainOpti
     scale = 10.0  # unit vectors times 10: logits in a useful range from the start
 
     def forward(batch: list[str]):
-        encoded = tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        encoded = tokenizer(
+            batch, padding=True, truncation=True, max_length=128, return_tensors="pt"
+        )
         hidden = transformer(**encoded).last_hidden_state
         mask = encoded["attention_mask"].unsqueeze(-1).float()
         pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
@@ -153,7 +157,9 @@ def _halve_weights(folder: Path) -> None:
     from safetensors.numpy import load_file, save_file
 
     path = folder / "model.safetensors"
-    tensors = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in load_file(path).items()}
+    tensors = {
+        k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in load_file(path).items()
+    }
     save_file(tensors, path, metadata={"format": "pt"})
 
 
@@ -176,7 +182,9 @@ def _best_threshold(prob: np.ndarray, gold: np.ndarray, beta: float = 1.0) -> fl
     for t in np.arange(0.05, 0.81, 0.025):
         pred = prob >= t
         tp = np.sum(pred & gold)
-        score = (1 + b2) * tp / max(1, (1 + b2) * tp + b2 * np.sum(gold & ~pred) + np.sum(pred & ~gold))
+        score = (
+            (1 + b2) * tp / max(1, (1 + b2) * tp + b2 * np.sum(gold & ~pred) + np.sum(pred & ~gold))
+        )
         if score > best_score + 1e-9:
             best, best_score = float(t), score
     return round(best, 3)
@@ -287,12 +295,16 @@ def train(
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    log(f"{len(examples)} examples: {len(train_idx)} to train, {len(cal_idx)} held out to calibrate")
+    log(
+        f"{len(examples)} examples: {len(train_idx)} to train, {len(cal_idx)} held out to calibrate"
+    )
 
     train_texts = [texts[i] for i in train_idx]
     if opts.method == "fine-tune":
         log(f"fine-tuning {opts.embedding_model} for {opts.epochs} epochs ...")
-        weight, bias = _fine_tune(train_texts, y[train_idx], codebook.exclusive, opts, staging / "encoder")
+        weight, bias = _fine_tune(
+            train_texts, y[train_idx], codebook.exclusive, opts, staging / "encoder"
+        )
         encoder_name = str(staging / "encoder")
     else:
         log(f"embedding with {opts.embedding_model} ...")
@@ -309,7 +321,13 @@ def train(
             slope[j], offset[j] = _platt(z_cal[:, j], y[cal_idx, j])
             prob = 1 / (1 + np.exp(-(slope[j] * z_cal[:, j] + offset[j])))
             thresholds[j] = _best_threshold(prob, y[cal_idx, j], opts.threshold_beta)
-    head = {"weight": weight, "bias": bias, "slope": slope, "offset": offset, "thresholds": thresholds}
+    head = {
+        "weight": weight,
+        "bias": bias,
+        "slope": slope,
+        "offset": offset,
+        "thresholds": thresholds,
+    }
     save_file(head, staging / "head.safetensors")
     save_file({"vectors": vectors.astype(np.float32)}, staging / "examples.safetensors")
     (staging / "examples.json").write_text(
@@ -337,7 +355,7 @@ def train(
         "n_calibration": int(len(cal_idx)),
         "options": opts.__dict__,
         "abstain_band": ABSTAIN_BAND,
-        "thresholds": dict(zip(codes, [float(t) for t in thresholds])),
+        "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (staging / "config.json").write_text(json.dumps(config, indent=2))
@@ -358,7 +376,8 @@ def _codebook_content(codebook: Codebook) -> dict:
         "description": codebook.description,
         "exclusive": codebook.exclusive,
         "codes": [
-            {k: v for k, v in c.__dict__.items() if v not in ("", ())} | {"examples": list(c.examples)}
+            {k: v for k, v in c.__dict__.items() if v not in ("", ())}
+            | {"examples": list(c.examples)}
             for c in codebook.codes
         ],
     }
@@ -385,17 +404,17 @@ def model_card(config: dict, metrics: dict) -> str:
         for c, s in cal["per_code"].items()
     )
     extra = metrics.get("extra", "")
-    return f"""# Model card: {config['model_id']}
+    return f"""# Model card: {config["model_id"]}
 
-- Codebook: {config['codebook']['name']} version {config['codebook']['version']} (sha256 {config['codebook']['sha256'][:12]}...), {'exclusive' if config['exclusive'] else 'multi-label'}, codes: {', '.join(config['codes'])}
-- Method: {config['method']} ({'encoder fine-tuned with a classification head' if config['method'] == 'fine-tune' else 'logistic regression on frozen embeddings'}), base encoder {config['embedding_model']}
-- Training data: {config['n_examples']} examples (sha256 {config['training_data_sha256'][:12]}...); {config['n_train']} trained on, {config['n_calibration']} held out to calibrate probabilities and choose thresholds
-- Thresholds (best F{config['options']['threshold_beta']:g} on the held-out split): {', '.join(f'{k} {v:.2f}' for k, v in config['thresholds'].items())}; abstain band: log-odds within {config['abstain_band']} of the threshold
-- Created: {config['created_at']}
+- Codebook: {config["codebook"]["name"]} version {config["codebook"]["version"]} (sha256 {config["codebook"]["sha256"][:12]}...), {"exclusive" if config["exclusive"] else "multi-label"}, codes: {", ".join(config["codes"])}
+- Method: {config["method"]} ({"encoder fine-tuned with a classification head" if config["method"] == "fine-tune" else "logistic regression on frozen embeddings"}), base encoder {config["embedding_model"]}
+- Training data: {config["n_examples"]} examples (sha256 {config["training_data_sha256"][:12]}...); {config["n_train"]} trained on, {config["n_calibration"]} held out to calibrate probabilities and choose thresholds
+- Thresholds (best F{config["options"]["threshold_beta"]:g} on the held-out split): {", ".join(f"{k} {v:.2f}" for k, v in config["thresholds"].items())}; abstain band: log-odds within {config["abstain_band"]} of the threshold
+- Created: {config["created_at"]}
 
-## Held-out calibration split (n={cal['n']})
+## Held-out calibration split (n={cal["n"]})
 
-Macro-F1 {cal['macro_f1']:.3f}, micro-F1 {cal['micro_f1']:.3f}, mean kappa {cal['mean_kappa']:.3f}, Krippendorff's alpha {cal['krippendorff_alpha']:.3f}.
+Macro-F1 {cal["macro_f1"]:.3f}, micro-F1 {cal["micro_f1"]:.3f}, mean kappa {cal["mean_kappa"]:.3f}, Krippendorff's alpha {cal["krippendorff_alpha"]:.3f}.
 These examples also chose the thresholds, so the figures are optimistic; see `narratives evaluate` on unseen passages.
 
 | code | precision | recall | F1 | kappa | support |

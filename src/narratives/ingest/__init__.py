@@ -12,13 +12,24 @@ import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from narratives.ingest.captions import CaptionError, cues_from_srt, cues_from_vtt
-from narratives.ingest.captions import transcript_from_cues
+from narratives.ingest.captions import (
+    CaptionError,
+    cues_from_srt,
+    cues_from_vtt,
+    transcript_from_cues,
+)
 from narratives.ingest.office import OfficeError, text_from_docx, transcript_from_pdf
 from narratives.ingest.text import DecodeError, decode, normalise_newlines, turns_from_text
 from narratives.records import CaseAttributes, Document, Rejection, Turn
 
-SUPPORTED = {".txt": "txt", ".md": "md", ".docx": "docx", ".vtt": "vtt", ".srt": "srt", ".pdf": "pdf"}
+SUPPORTED = {
+    ".txt": "txt",
+    ".md": "md",
+    ".docx": "docx",
+    ".vtt": "vtt",
+    ".srt": "srt",
+    ".pdf": "pdf",
+}
 MANIFEST_COLUMNS = ("file", "title", "place", "project", "wave", "date", "role")
 
 
@@ -124,14 +135,19 @@ def _sniff_mismatch(data: bytes, fmt: str) -> str | None:
     return None
 
 
+NO_ATTRIBUTES = CaseAttributes()
+
+
 def read_document(
-    path: Path, attributes: CaseAttributes = CaseAttributes(), interviewer_labels=()
+    path: Path, attributes: CaseAttributes = NO_ATTRIBUTES, interviewer_labels=()
 ) -> Document:
     """Read one file into a `Document`, or raise `IngestError` saying why not."""
     fmt = SUPPORTED.get(path.suffix.lower())
     if fmt is None:
         supported = ", ".join(SUPPORTED)
-        raise IngestError(path, f"unsupported format '{path.suffix or path.name}' (supported: {supported})")
+        raise IngestError(
+            path, f"unsupported format '{path.suffix or path.name}' (supported: {supported})"
+        )
     try:
         data = path.read_bytes()
     except OSError as e:

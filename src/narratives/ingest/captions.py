@@ -103,7 +103,9 @@ def transcript_from_cues(cues: list[_Cue]) -> tuple[str, list[Turn]]:
         raise CaptionError("has no cues with text")
     merged: list[_Cue] = []
     for cue in cues:
-        speaker = cue.speaker if cue.speaker is not None else (merged[-1].speaker if merged else None)
+        speaker = (
+            cue.speaker if cue.speaker is not None else (merged[-1].speaker if merged else None)
+        )
         if merged and merged[-1].speaker == speaker:
             merged[-1].text += " " + cue.text
             merged[-1].end = cue.end

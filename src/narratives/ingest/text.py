@@ -128,7 +128,7 @@ def turns_from_transcript(text: str, page: int | None = None) -> list[Turn]:
 
 def _heading_like(line: str) -> bool:
     words = line.split()
-    return 0 < len(words) <= 10 and line.rstrip()[-1:] not in ".?!:;,\"”’)"
+    return 0 < len(words) <= 10 and line.rstrip()[-1:] not in '.?!:;,"”’)'
 
 
 def turns_from_paragraphs(text: str, page: int | None = None) -> list[Turn]:
