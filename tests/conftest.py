@@ -47,3 +47,50 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "out" / "test.duckdb"
+
+
+def _coded_copy(source: Path, folder: Path) -> Path:
+    """A copy of a coded database and its published read copy, for one test module."""
+    from narratives.settings import read_copy_path
+
+    target = folder / source.name
+    shutil.copy(source, target)
+    shutil.copy(read_copy_path(source), read_copy_path(target))
+    return target
+
+
+@pytest.fixture(scope="session")
+def _pristine_sample_db(tmp_path_factory) -> Path:
+    from flows.pipeline import pipeline
+
+    db = tmp_path_factory.mktemp("pristine-sample") / "sample.duckdb"
+    pipeline(
+        paths=[str(ROOT / "data/sample")],
+        manifest=str(ROOT / "data/sample/manifest.csv"),
+        db=str(db),
+    )
+    return db
+
+
+@pytest.fixture(scope="session")
+def _pristine_test_db(tmp_path_factory) -> Path:
+    from flows.pipeline import pipeline
+
+    folder = tmp_path_factory.mktemp("corpus")
+    for name in [*GOOD_FILES, "manifest.csv"]:
+        shutil.copy(DATA / name, folder / name)
+    db = tmp_path_factory.mktemp("pristine-tests") / "tests.duckdb"
+    pipeline(paths=[str(folder)], manifest=str(folder / "manifest.csv"), db=str(db))
+    return db
+
+
+@pytest.fixture(scope="module")
+def coded_sample_db(_pristine_sample_db: Path, tmp_path_factory) -> Path:
+    """data/sample coded by the real pipeline; each test module gets its own copy."""
+    return _coded_copy(_pristine_sample_db, tmp_path_factory.mktemp("sample-db"))
+
+
+@pytest.fixture(scope="module")
+def coded_test_db(_pristine_test_db: Path, tmp_path_factory) -> Path:
+    """tests/data's good files coded by the real pipeline; each module gets its own copy."""
+    return _coded_copy(_pristine_test_db, tmp_path_factory.mktemp("tests-db"))

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from narratives.agreement import AgreementError, agreement
 from narratives.cli import main
 from narratives.review import record_decision, suggestions
-from tests.conftest import ROOT
 
 # Two coders on ten passages. relating: both 3, only A 1, only B 2, neither 4;
 # doing: both 4, only A 2, only B 2, neither 2. Every passage has a code from each coder.
@@ -28,16 +27,9 @@ B = {"relating": [1, 1, 1, 0, 1, 1, 0, 0, 0, 0], "doing": [1, 0, 0, 1, 0, 0, 1, 
 
 
 @pytest.fixture(scope="module")
-def coded_db(tmp_path_factory) -> Path:
-    from flows.pipeline import pipeline
-
-    db = tmp_path_factory.mktemp("coded") / "sample.duckdb"
-    pipeline(
-        paths=[str(ROOT / "data/sample")],
-        manifest=str(ROOT / "data/sample/manifest.csv"),
-        db=str(db),
-    )
-    return db
+def coded_db(coded_sample_db: Path) -> Path:
+    """data/sample, coded by the real pipeline (this module's own copy)."""
+    return coded_sample_db
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ pseudonymised unless --real-names."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -14,7 +13,6 @@ from click.testing import CliRunner
 
 from narratives.cli import main
 from narratives.settings import read_copy_path
-from tests.conftest import DATA, GOOD_FILES
 
 # The speakers of tests/data (see its EXPECTED.md), and each part of their names.
 SPEAKERS = [
@@ -29,16 +27,9 @@ NAME_PARTS = sorted({w for s in SPEAKERS for w in s.split() if len(w) >= 3})
 
 
 @pytest.fixture(scope="module")
-def coded_db(tmp_path_factory) -> Path:
-    """tests/data's good files, coded by the real pipeline."""
-    from flows.pipeline import pipeline
-
-    folder = tmp_path_factory.mktemp("corpus")
-    for name in [*GOOD_FILES, "manifest.csv"]:
-        shutil.copy(DATA / name, folder / name)
-    db = tmp_path_factory.mktemp("db") / "t.duckdb"
-    pipeline(paths=[str(folder)], manifest=str(folder / "manifest.csv"), db=str(db))
-    return db
+def coded_db(coded_test_db: Path) -> Path:
+    """tests/data's good files, coded by the real pipeline (this module's own copy)."""
+    return coded_test_db
 
 
 def _db_counts(db: Path) -> dict[str, int]:

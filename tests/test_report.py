@@ -39,16 +39,9 @@ PSEUDONYMS = {
 
 
 @pytest.fixture(scope="module")
-def coded_db(tmp_path_factory) -> Path:
-    from flows.pipeline import pipeline
-
-    db = tmp_path_factory.mktemp("db") / "t.duckdb"
-    pipeline(
-        paths=[str(ROOT / "data/sample")],
-        manifest=str(ROOT / "data/sample/manifest.csv"),
-        db=str(db),
-    )
-    return db
+def coded_db(coded_sample_db: Path) -> Path:
+    """data/sample, coded by the real pipeline (this module's own copy)."""
+    return coded_sample_db
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ the main database."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,20 +13,12 @@ from click.testing import CliRunner
 
 from narratives.cli import main
 from narratives.settings import read_copy_path
-from tests.conftest import DATA, GOOD_FILES
 
 
 @pytest.fixture(scope="module")
-def coded_db(tmp_path_factory) -> Path:
-    """tests/data's good files, coded by the real pipeline."""
-    from flows.pipeline import pipeline
-
-    folder = tmp_path_factory.mktemp("corpus")
-    for name in [*GOOD_FILES, "manifest.csv"]:
-        shutil.copy(DATA / name, folder / name)
-    db = tmp_path_factory.mktemp("db") / "t.duckdb"
-    pipeline(paths=[str(folder)], manifest=str(folder / "manifest.csv"), db=str(db))
-    return db
+def coded_db(coded_test_db: Path) -> Path:
+    """tests/data's good files, coded by the real pipeline (this module's own copy)."""
+    return coded_test_db
 
 
 # From tests/data/manifest.csv: documents per place and the earliest date.
