@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from narratives import __version__, store
 from narratives.classify import Classifier, codings_from_scores, load_classifier
@@ -183,7 +184,9 @@ def _code_batch(settings, run_id, classifier, paths, manifest, load_limit, chunk
 def _run_chunk(
     settings: Settings, run_id: str, classifier: Classifier, docs, counts, load_limit
 ) -> None:
-    passages = segment_documents(docs, settings.max_words)
+    # quote(): Prefect would otherwise walk every element of large arguments (measured: about
+    # a second per task for 2,000 passages), looking for futures that are not there.
+    passages = segment_documents(quote(docs), settings.max_words)
     coded = [p for p in passages if settings.code_interviewer or not p.is_interviewer]
     texts = [p.text for p in coded]
     keys = [text_key(t) for t in texts]
@@ -199,7 +202,8 @@ def _run_chunk(
     ids = [p.passage_id for p in coded]
     if coded:
         vectors = np.stack([cached[k] for k in keys])
-        scores, codings = code.submit(classifier, ids, texts, vectors).result()
+        wrap = quote if _local_runner() else _as_is  # a cluster's workers do not unwrap quote()
+        scores, codings = code.submit(classifier, wrap(ids), wrap(texts), wrap(vectors)).result()
     else:  # e.g. a document of interviewer turns only
         scores, codings = np.zeros((0, len(classifier.codebook.ids)), np.float32), []
     cb = classifier.codebook
@@ -207,7 +211,15 @@ def _run_chunk(
         documents=docs, passages=passages, codings=codings, scores=scores, scored_ids=ids,
         codes=cb.ids, model_id=classifier.model_id, codebook=cb.name, codebook_version=cb.version,
     )  # fmt: skip
-    load(settings, run_id, batch, classifier.encoder_id, missing, fresh, load_limit)
+    load(
+        settings,
+        run_id,
+        quote(batch),
+        classifier.encoder_id,
+        quote(missing),
+        quote(fresh),
+        load_limit,
+    )
     counts["documents"] += len(docs)
     counts["passages"] += len(passages)
     counts["coded"] += len(coded)
@@ -222,15 +234,25 @@ EMBED_PIECE = 256
 def _embed_spread(texts: list[str], encoder: str, settings: Settings) -> np.ndarray:
     """Vectors of `texts`: one task with the default thread pool (its threads would share one
     model), pieces of EMBED_PIECE texts that the workers share on a cluster (Dask, Ray)."""
+    local = _local_runner()
+    size = len(texts) if local else EMBED_PIECE
+    pieces = [texts[i : i + size] for i in range(0, len(texts), size)]
+    wrap = quote if local else _as_is
+    futures = [embed.submit(wrap(piece), encoder, settings) for piece in pieces]
+    return np.concatenate([f.result() for f in futures])
+
+
+def _local_runner() -> bool:
+    """True unless the flow's submitted tasks go to a cluster (Dask, Ray)."""
     from prefect.context import FlowRunContext
     from prefect.task_runners import ThreadPoolTaskRunner
 
     context = FlowRunContext.get()
-    local = context is None or isinstance(context.task_runner, ThreadPoolTaskRunner)
-    size = len(texts) if local else EMBED_PIECE
-    pieces = [texts[i : i + size] for i in range(0, len(texts), size)]
-    futures = [embed.submit(piece, encoder, settings) for piece in pieces]
-    return np.concatenate([f.result() for f in futures])
+    return context is None or isinstance(context.task_runner, ThreadPoolTaskRunner)
+
+
+def _as_is(value):
+    return value
 
 
 def _summary(settings, run_id, status, counts, classifier, rejected) -> RunSummary:

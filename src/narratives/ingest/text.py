@@ -18,6 +18,7 @@ LABEL = re.compile(
 )
 PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s+of\s+\d{1,4})?\s*$", re.IGNORECASE)
 HEADING_MARK = re.compile(r"^\s*#{1,6}\s")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")  # not tab, newlines, form feed
 
 
 class DecodeError(ValueError):
@@ -42,7 +43,7 @@ def decode(data: bytes) -> tuple[str, str]:
             text, encoding = data.decode("cp1252"), "cp1252"
         except UnicodeDecodeError as e:
             raise DecodeError("is neither UTF-8, UTF-16 nor Windows-1252 text") from e
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
+    controls = len(CONTROL_CHARACTERS.findall(text))
     if controls > max(2, len(text) // 100):
         raise DecodeError("looks like binary data, not text")
     return text, encoding
