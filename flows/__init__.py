@@ -17,4 +17,7 @@ def configure_prefect(home: Path | str = ".prefect", log_level: str = "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", log_level)
+    # The flow's own lines (files read, each chunk embedded and loaded) are the progress a
+    # user follows on stderr; task-level chatter stays at `log_level`.
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")

@@ -167,10 +167,15 @@ def _code_batch(settings, run_id, classifier, paths, manifest, load_limit, chunk
         100.0 * done / total if total else 100.0, description=progress_text(done, total)
     )
     for number, chunk in enumerate(chunks, start=1):
+        embedded = counts["embedded"]
         _run_chunk(settings, run_id, classifier, chunk, counts, load_limit)
         done += len(chunk)
         update_progress_artifact(progress, 100.0 * done / total, progress_text(done, total))
-        log.info("chunk %d/%d: %d documents loaded", number, len(chunks), len(chunk))
+        log.info(
+            "chunk %d/%d: %d documents loaded (%d passages embedded); %s",
+            number, len(chunks), len(chunk), counts["embedded"] - embedded,
+            progress_text(done, total),
+        )  # fmt: skip
 
     status = "partial" if rejected else "ok"
     counts["rejected"] = len(rejected)

@@ -63,7 +63,12 @@ def main() -> None:
 )
 @click.option("--embedding-model", help="Sentence-transformers model name or folder.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("-v", "--verbose", is_flag=True, help="Show Prefect's log lines while running.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show all of Prefect's log lines (task runs too), not only the progress lines.",
+)
 @click.option(
     "--dask-address",
     help="Embed and code on this running Dask cluster (tcp://host:8786) "
