@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
@@ -45,7 +45,6 @@ class Settings:
     device: str | None = None
     prefect_home: Path = Path(".prefect")
     dask_address: str | None = None
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_words < 10:
@@ -59,7 +58,7 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = os.environ.get(f"NARRATIVES_{f.name.upper()}")
-            if raw is not None and f.name != "extra":
+            if raw is not None:
                 values[f.name] = _parse(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name in ("db", "model_dir", "codebook", "prefect_home"):
