@@ -75,7 +75,7 @@ def connect(
             if time.monotonic() >= deadline:
                 raise StoreLockedError(
                     f"{db} is locked by {_lock_holder(str(e))}; close that process (a notebook "
-                    f"or DuckDB shell should open {db.name.replace('.duckdb', '.read.duckdb')} "
+                    f"or DuckDB shell should open {read_copy_path(db).name} "
                     "instead) and run again: nothing was written"
                 ) from e
             time.sleep(delay)
@@ -239,7 +239,8 @@ def cached_embeddings(
     con.register("wanted", pa.table({"text_key": list(dict.fromkeys(keys))}))
     result = con.sql(
         "SELECT e.text_key, e.embedding FROM embeddings e JOIN wanted w USING (text_key) "
-        f"WHERE e.model = {_quote(model)}"
+        "WHERE e.model = ?",
+        params=[model],
     ).to_arrow_table()
     con.unregister("wanted")
     if result.num_rows == 0:
@@ -250,6 +251,7 @@ def cached_embeddings(
 
 
 def _quote(value: str) -> str:
+    """A SQL string literal, for the one statement that takes no parameters (ATTACH)."""
     return "'" + value.replace("'", "''") + "'"
 
 
