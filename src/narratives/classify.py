@@ -37,6 +37,10 @@ class Classifier(Protocol):
         """(n, k) booleans: which codes are applied."""
         ...
 
+    def uncertain(self, scores: np.ndarray) -> np.ndarray:
+        """(n, k) booleans: decisions in the abstain band, for a human to check."""
+        ...
+
 
 class ZeroShotClassifier:
     """Similarity of each passage to a prototype per code: the mean of the embedded
@@ -73,6 +77,10 @@ class ZeroShotClassifier:
         if self.codebook.exclusive:
             return scores == best
         return (scores >= self.threshold) & (scores >= best - self.margin)
+
+    def uncertain(self, scores: np.ndarray) -> np.ndarray:
+        # Cosine similarities are not probabilities: zero-shot has no calibrated band.
+        return np.zeros(scores.shape, dtype=bool)
 
 
 def load_classifier(

@@ -66,9 +66,7 @@ def predict(classifier: Classifier, texts: list[str]) -> list[Prediction]:
     """Codes applied, every code's score, and the codes in the abstain band, per text."""
     scores = _scores(classifier, texts)
     applied = classifier.decide(scores)
-    band = (
-        classifier.uncertain(scores) if hasattr(classifier, "uncertain") else np.zeros_like(applied)
-    )
+    band = classifier.uncertain(scores)
     ids = classifier.codebook.ids
     return [
         Prediction(
