@@ -82,12 +82,12 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, exclusive: bool, seed: int):
         model.fit(x, y.argmax(axis=1))
         weight = np.zeros((y.shape[1], x.shape[1]), np.float32)
         bias = np.full(y.shape[1], -30.0, np.float32)  # codes never seen in training
-        weight[model.classes_] = model.coef_ if len(model.classes_) > 2 else 0
-        if len(model.classes_) == 2:
-            weight[model.classes_[1]], bias[model.classes_[0]] = model.coef_[0], 0.0
-            bias[model.classes_[1]] = model.intercept_[0]
+        seen = model.classes_
+        if len(seen) == 2:  # a binary model scores the second class against the first (logit 0)
+            weight[seen[0]], bias[seen[0]] = 0.0, 0.0
+            weight[seen[1]], bias[seen[1]] = model.coef_[0], model.intercept_[0]
         else:
-            bias[model.classes_] = model.intercept_
+            weight[seen], bias[seen] = model.coef_, model.intercept_
         return weight, bias
     weight = np.zeros((y.shape[1], x.shape[1]), np.float32)
     bias = np.zeros(y.shape[1], np.float32)
