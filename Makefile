@@ -38,7 +38,8 @@ bench: venv
 # Retrain the shipped default model from the project's own coded examples (~2.5 min on 2 idle cores).
 train: venv
 	$(BIN)/narratives train --codebook data/codebooks/systems-leadership.yaml \
-		--examples data/training/systems-leadership.jsonl --out models/systems-leadership
+		--examples data/training/systems-leadership.jsonl --out models/systems-leadership \
+		--threshold-beta 2 --no-codebook-examples --min-steps 0
 
 clean:
 	rm -rf $(VENV) .prefect data/narratives*.duckdb

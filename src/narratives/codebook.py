@@ -55,6 +55,18 @@ class Codebook:
     def ids(self) -> list[str]:
         return [c.id for c in self.codes]
 
+    def seed_examples(self) -> list[tuple[str, str]]:
+        """(text, code) pairs the codebook itself provides: each definition and exemplar.
+
+        Training adds them to the coded examples: with a few dozen coded passages they carry
+        much of what a classifier knows about a code (measured in the model card).
+        """
+        pairs = []
+        for code in self.codes:
+            pairs.append((code.definition, code.id))
+            pairs.extend((text, code.id) for text in code.examples)
+        return pairs
+
     @property
     def ref(self) -> str:
         """`name@version`, as recorded on codings."""
