@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,26 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
     model = TrainedClassifier.load(out)
     assert model.encoder == str(out / "encoder") and (out / "encoder/model.safetensors").exists()
     assert model.encoder_id == f"{model.model_id}/encoder"
+
+    # Linear heads on top of that encoder: the model copies it in, so it outlives the first
+    # model's folder and its cached vectors are its own.
+    stacked = tmp_path / "stacked"
+    result = invoke(
+        "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+        str(EXCLUSIVE / "train.jsonl"), "--out", str(stacked), "--method", "linear",
+        "--embedding-model", str(out / "encoder"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    shutil.rmtree(out)
+    second = TrainedClassifier.load(stacked)
+    assert second.encoder == str(stacked / "encoder")
+    assert second.encoder_id == f"{second.model_id}/encoder" != model.encoder_id
+    result = invoke(
+        "evaluate", "--model", str(stacked), "--examples", str(EXCLUSIVE / "test.jsonl"),
+        "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 9
 
 
 def test_codebook_exemplars_teach_a_code_that_no_coded_example_has(

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from narratives.codebook import Codebook, parse_codebook
-from narratives.embed import embed_texts, load_encoder
+from narratives.embed import PACKAGED_ALIASES, embed_texts, load_encoder, resolve_model
 from narratives.examples import Example, label_matrix
 from narratives.metrics import exclusive_report, multilabel_report
 
@@ -290,7 +290,8 @@ class TrainedClassifier:
 
     @property
     def encoder(self) -> str:
-        """What to embed passages with: the fine-tuned encoder folder, or the base model."""
+        """What to embed passages with: the model's own encoder folder (fine-tuned, or a local
+        base encoder copied in), or the base model's name."""
         if self.config.get("encoder") == "encoder":
             return str(self.folder / "encoder")
         return self.config["embedding_model"]
@@ -397,6 +398,11 @@ def train(
     else:
         log(f"embedding with {opts.embedding_model} ...")
         encoder_name = opts.embedding_model
+        base = Path(resolve_model(encoder_name))
+        if base.is_dir() and encoder_name.lower() not in PACKAGED_ALIASES:
+            # A local encoder (another model's fine-tuned one, say) is copied in: the model
+            # folder stays self-contained, and its cached vectors are keyed by this model.
+            shutil.copytree(base, staging / "encoder")
         vectors = embed_texts(texts, encoder_name)
         seed_vectors = embed_texts(seed_texts, encoder_name) if seed_texts else vectors[:0]
         weight, bias = _fit_linear(
@@ -452,7 +458,7 @@ def train(
             "content": _codebook_content(codebook),
         },
         "embedding_model": opts.embedding_model,
-        "encoder": "encoder" if opts.method == "fine-tune" else None,
+        "encoder": "encoder" if (staging / "encoder").is_dir() else None,
         "training_data_sha256": examples_sha256,
         "n_examples": len(examples),
         "n_train": int(len(train_idx)),
