@@ -227,6 +227,18 @@ def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Pat
     assert not (tmp_path / "m").exists()
 
 
+def test_exclusive_examples_need_exactly_one_code(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "codes": []}\n{"text": "b", "codes": ["money", "staff"]}\n')
+    result = invoke(
+        "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples", str(bad),
+        "--out", str(tmp_path / "m"), "--method", "linear",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "line 1: the codebook is exclusive, so exactly one code (found 0;" in result.output
+    assert "line 2: the codebook is exclusive, so exactly one code (found 2;" in result.output
+
+
 def test_zero_shot_can_be_evaluated_from_the_codebook_alone():
     result = invoke(
         "evaluate", "--model", "zero-shot", "--codebook", str(EXCLUSIVE / "codebook.yaml"),

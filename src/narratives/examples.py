@@ -54,7 +54,10 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
             problems.append(f"line {number}: codes not in codebook {codebook.ref}: {unknown}")
             continue
         if codebook.exclusive and len(codes) != 1:
-            problems.append(f"line {number}: the codebook is exclusive, so exactly one code")
+            problems.append(
+                f"line {number}: the codebook is exclusive, so exactly one code (found "
+                f"{len(codes)}; for passages that fit none, add a code such as 'other')"
+            )
             continue
         examples.append(
             Example(
