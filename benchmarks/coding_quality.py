@@ -5,7 +5,8 @@
 The 120 coded passages in ../shared/data/dev_passages.jsonl are never trained on. They are
 split by position: even lines are the *selection* half (used to choose between methods),
 odd lines the *report* half (looked at only to report). Prints macro/micro F1, mean kappa and
-per-code F1 on each half and on all 120, for the model and for zero-shot from the codebook.
+per-code F1 on each half and on all 120, for the model, for zero-shot from the codebook, and
+for zero-shot with the model's own (fine-tuned) encoder.
 """
 
 from __future__ import annotations
@@ -46,8 +47,21 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="narratives-quality-"))
     splits = halves(folder)
     results = {}
-    for label, model in (("model", args.model), ("zero-shot", "zero-shot")):
-        classifier = open_classifier(model, Path(args.codebook))
+    trained = open_classifier(args.model, Path(args.codebook))
+    candidates = [
+        ("model", trained),
+        ("zero-shot", open_classifier("zero-shot", Path(args.codebook))),
+    ]
+    if trained.encoder != trained.config["embedding_model"]:
+        # The codebook's prototypes embedded with the model's fine-tuned encoder: is the gain in
+        # the encoder or in the head?
+        candidates.append(
+            (
+                "zero-shot/model encoder",
+                open_classifier("zero-shot", Path(args.codebook), embedding_model=trained.encoder),
+            )
+        )
+    for label, classifier in candidates:
         for split, path in splits.items():
             report = evaluate(classifier, path)
             results[f"{label}/{split}"] = {
@@ -67,7 +81,7 @@ def main() -> None:
     for key, r in results.items():
         per_code = "  ".join(f"{c} {f:.2f}" for c, f in r["f1"].items())
         print(
-            f"{key:<22} n={r['n']:<4} macro-F1 {r['macro_f1']:.3f}  kappa {r['mean_kappa']:.3f}  "
+            f"{key:<32} n={r['n']:<4} macro-F1 {r['macro_f1']:.3f}  kappa {r['mean_kappa']:.3f}  "
             f"{per_code}"
         )
 
