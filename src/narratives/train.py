@@ -1,14 +1,17 @@
 """Train: coded examples -> a classifier folder under models/.
 
-Two methods, measured against each other (see the model card):
+Two methods, measured against each other (README; benchmarks/coding_quality.py and
+benchmarks/method_cv.py):
 - `linear`: logistic-regression heads on frozen sentence embeddings (seconds);
 - `fine-tune` (default): the encoder itself is fine-tuned with a classification head on the
   examples, since the frozen encoder captures a passage's topic more than the behaviour it
   shows (minutes on 2 CPU cores).
-Either way 20% of the examples are held out to calibrate probabilities (Platt scaling) and to
-choose each code's threshold, never the examples being reported on.
+Both also learn from the codebook's definitions and exemplars. Probabilities are calibrated
+(Platt scaling) and each code's threshold chosen on scores of examples the head did not train
+on: out-of-fold scores of every example for `linear`, a held-out 20% for `fine-tune` (one
+fine-tuning, not k); never on the examples being reported on.
 
-A model folder holds `config.json`, `head.safetensors` (and `encoder/` when fine-tuned),
+A model folder holds `config.json`, `head.safetensors` (and `encoder/` when it has its own),
 `examples.safetensors` + `examples.json` (for `explain`), `metrics.json` and `MODEL_CARD.md`.
 Nothing in it executes code when loaded.
 """
