@@ -271,9 +271,8 @@ def train(
     except _model_errors() as e:
         raise UserError(str(e)) from e
     cal = metrics["calibration_split"]
-    where = "held-out" if metrics["calibration"] == "held-out" else "out-of-fold"
     click.echo(
-        f"Saved {out} ({where} calibration split, n={cal['n']}: macro-F1 {cal['macro_f1']:.3f}, "
+        f"Saved {out} ({metrics['calibration']} calibration split, n={cal['n']}: macro-F1 {cal['macro_f1']:.3f}, "
         f"mean kappa {cal['mean_kappa']:.3f}). Measure it on unseen passages with "
         f"`narratives evaluate --model {out} --examples FILE`."
     )
