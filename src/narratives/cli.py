@@ -238,9 +238,10 @@ def train(
 ) -> None:  # fmt: skip
     """Train a classifier from coded examples into the model folder OUT.
 
-    With a few hundred coded passages, --method linear learns as much as fine-tuning in
-    seconds (README, "Training on your own coders' passages"); for the six dimensions, add
-    --embedding-model models/systems-leadership/encoder to start from the shipped encoder.
+    --method linear takes seconds and is a quick first look; fine-tuning (the default) takes
+    minutes and learned more on every measured set but one (README, "Training on your own
+    coders' passages"). For the six dimensions, --method linear --embedding-model
+    models/systems-leadership/encoder starts from the shipped encoder.
 
     \b
     Example (the shipped default model):

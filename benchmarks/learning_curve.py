@@ -1,0 +1,65 @@
+"""Learning curve of both training methods on the project's written examples.
+
+    python benchmarks/learning_curve.py [--sizes 90 300 1100]
+
+Holds out 339 of data/training/systems-leadership.jsonl (a fixed shuffle), trains `linear` and
+`fine-tune` (default options) on the first N of the rest, and codes the held-out ones. These
+passages are all written for the project, so this is the in-domain case; real passages are
+harder (see benchmarks/method_cv.py and coding_quality.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[90, 300, 1100])
+    parser.add_argument("--held-out", type=int, default=339)
+    args = parser.parse_args()
+
+    from narratives.codebook import load_codebook
+    from narratives.evaluate import _scores
+    from narratives.examples import label_matrix, load_examples
+    from narratives.metrics import multilabel_report
+    from narratives.train import TrainedClassifier, TrainOptions, train
+
+    codebook = load_codebook(ROOT / "data/codebooks/systems-leadership.yaml")
+    examples, _ = load_examples(ROOT / "data/training/systems-leadership.jsonl", codebook)
+    order = np.random.RandomState(7).permutation(len(examples))
+    held = [examples[i] for i in order[: args.held_out]]
+    pool = [examples[i] for i in order[args.held_out :]]
+    gold = label_matrix(held, codebook.ids)
+    work = Path(tempfile.mkdtemp(prefix="narratives-curve-"))
+    for n in args.sizes:
+        for method in ("linear", "fine-tune"):
+            started = time.perf_counter()
+            folder = work / f"{method}-{n}"
+            train(
+                codebook,
+                pool[:n],
+                "0" * 64,
+                folder,
+                TrainOptions(method=method),
+                log=lambda _: None,
+            )
+            model = TrainedClassifier.load(folder)
+            pred = model.decide(_scores(model, [e.text for e in held]))
+            r = multilabel_report(gold, pred, codebook.ids)
+            print(
+                f"{n:>5} examples  {method:<9}  macro-F1 {r['macro_f1']:.3f}  "
+                f"kappa {r['mean_kappa']:.3f}  [{time.perf_counter() - started:.0f} s]",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
