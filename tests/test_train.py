@@ -16,6 +16,7 @@ from tests.conftest import ROOT
 
 EXCLUSIVE = ROOT / "tests/data/exclusive"
 CODEBOOK = ROOT / "data/codebooks/systems-leadership.yaml"
+DIMENSIONS = {"feeling", "perceiving", "thinking", "relating", "being", "doing"}
 
 
 def invoke(*args: str):
@@ -64,14 +65,7 @@ def test_model_folder_holds_no_pickles_and_records_its_provenance(
     assert config["calibration"] == "out-of-fold"
     assert config["n_train"] == config["n_calibration"] == 120
     assert config["n_codebook_examples"] == 43
-    assert set(config["thresholds"]) == {
-        "feeling",
-        "perceiving",
-        "thinking",
-        "relating",
-        "being",
-        "doing",
-    }
+    assert set(config["thresholds"]) == DIMENSIONS
     assert "# Model card: linear@" in (linear_model / "MODEL_CARD.md").read_text()
 
 
@@ -105,14 +99,7 @@ def test_predict_writes_codes_scores_and_uncertain(linear_model: Path, tmp_path:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["x1", "x2"]
     for r in rows:
-        assert set(r["scores"]) == {
-            "feeling",
-            "perceiving",
-            "thinking",
-            "relating",
-            "being",
-            "doing",
-        }
+        assert set(r["scores"]) == DIMENSIONS
         assert all(0.0 <= s <= 1.0 for s in r["scores"].values())
         assert set(r["codes"]) <= set(r["scores"]) and set(r["uncertain"]) <= set(r["scores"])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,20 @@ class Example:
     id: str = ""
 
 
+def jsonl_values(text: str, problems: list[str]) -> Iterator[tuple[int, object]]:
+    """(line number, value) for each non-blank line of JSON lines; a line that is not JSON
+    is added to `problems` instead."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"line {number}: not JSON ({e.msg})")
+            continue
+        yield number, value
+
+
 def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
     """The examples in `path` and the sha256 of the file; every code must be in the codebook."""
     try:
@@ -35,14 +50,7 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
     known = set(codebook.ids)
     examples: list[Example] = []
     problems: list[str] = []
-    for number, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"line {number}: not JSON ({e.msg})")
-            continue
+    for number, row in jsonl_values(raw.decode("utf-8-sig"), problems):
         if not isinstance(row, dict) or not str(row.get("text", "")).strip():
             problems.append(f'line {number}: needs a non-empty "text"')
             continue

@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from narratives.examples import jsonl_values
 from narratives.review import ReviewError, check_coder
 
 
@@ -211,14 +212,7 @@ def _coder(name: str) -> str:
 
 def _jsonl_records(text: str, path: Path) -> list[tuple[int, dict]]:
     out, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"line {number}: not JSON ({e.msg})")
-            continue
+    for number, row in jsonl_values(text, problems):
         if not isinstance(row, dict):
             problems.append(f"line {number}: expected an object with passage_id and codes")
             continue
