@@ -71,10 +71,15 @@ class TrainOptions:
     embedding_model: str = "all-MiniLM-L6-v2"
 
 
+def _stratum(labels: np.ndarray) -> np.ndarray:
+    """Each example's first code (-1 for none): what splits and folds are stratified on."""
+    return np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
+
+
 def _split(n: int, labels: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train / calibration indices, stratified on each example's first code."""
+    """Train / calibration indices, stratified on `_stratum`."""
     rng = np.random.RandomState(seed)
-    key = np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
+    key = _stratum(labels)
     cal = []
     for k in np.unique(key):
         members = np.flatnonzero(key == k)
@@ -88,9 +93,9 @@ def _split(n: int, labels: np.ndarray, holdout: float, seed: int) -> tuple[np.nd
 
 
 def _folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """A fold number per example, stratified on each example's first code."""
+    """A fold number per example, stratified on `_stratum`."""
     rng = np.random.RandomState(seed)
-    key = np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
+    key = _stratum(labels)
     fold = np.zeros(len(labels), dtype=int)
     start = 0
     for k_ in np.unique(key):
