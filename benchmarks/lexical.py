@@ -1,0 +1,159 @@
+"""Do lexical features help a linear head on sentence embeddings? Repeated k-fold on coded passages.
+
+    python benchmarks/lexical.py                      # 4-fold x5 on the 120 dev passages
+    python benchmarks/lexical.py --train data/training/systems-leadership.jsonl
+
+Compares, with the `linear` recipe of `narratives train` (logistic regression per code, the
+codebook's exemplars as training-only examples, Platt calibration and F1 thresholds on
+out-of-fold scores of the training passages):
+- `embedding`: the sentence embedding alone (what `--method linear` does);
+- `tfidf`: word 1-2-gram TF-IDF alone;
+- `concat`: both feature sets side by side in one head;
+- `average`: the two heads' calibrated probabilities averaged.
+Without `--train`, passages are scored out of fold (train on k-1 folds, code the held-out one,
+pool all 120). With `--train FILE`, heads train on FILE and code all 120 dev passages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT.parent / "shared" / "data" / "dev_passages.jsonl"
+KINDS = ("embedding", "tfidf", "concat", "average")
+
+
+def _calibrated(x, y, extra_x, extra_y, x_test, folds, seed):
+    """Calibrated probabilities for x_test, and out-of-fold ones for x (thresholds)."""
+    from narratives.train import _fit_linear, _out_of_fold_logits, _platt
+
+    z_oof = _out_of_fold_logits(x, y, extra_x, extra_y, False, folds, seed)
+    weight, bias = _fit_linear(np.vstack([x, extra_x]), np.vstack([y, extra_y]), False, seed)
+    z_test = x_test @ weight.T + bias
+    p_oof, p_test = np.zeros(z_oof.shape), np.zeros(z_test.shape)
+    for j in range(y.shape[1]):
+        a, b = _platt(z_oof[:, j], y[:, j])
+        p_oof[:, j] = 1 / (1 + np.exp(-(a * z_oof[:, j] + b)))
+        p_test[:, j] = 1 / (1 + np.exp(-(a * z_test[:, j] + b)))
+    return p_oof, p_test
+
+
+def _decide(p_oof, y, p_test):
+    from narratives.train import _best_threshold
+
+    th = np.array([_best_threshold(p_oof[:, j], y[:, j], 1.0) for j in range(y.shape[1])])
+    return p_test >= th
+
+
+def run(kind, vec_tr, txt_tr, y, vec_seed, txt_seed, y_seed, vec_te, txt_te, folds, seed):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, max_features=20000)
+    tfidf.fit(list(txt_tr) + list(txt_seed))
+
+    def lex(texts):
+        return tfidf.transform(texts).toarray().astype(np.float32)
+
+    if kind == "embedding":
+        p_oof, p_te = _calibrated(vec_tr, y, vec_seed, y_seed, vec_te, folds, seed)
+    elif kind == "tfidf":
+        p_oof, p_te = _calibrated(lex(txt_tr), y, lex(txt_seed), y_seed, lex(txt_te), folds, seed)
+    elif kind == "concat":
+        p_oof, p_te = _calibrated(
+            np.hstack([vec_tr, lex(txt_tr)]),
+            y,
+            np.hstack([vec_seed, lex(txt_seed)]),
+            y_seed,
+            np.hstack([vec_te, lex(txt_te)]),
+            folds,
+            seed,
+        )
+    else:
+        a_oof, a_te = _calibrated(vec_tr, y, vec_seed, y_seed, vec_te, folds, seed)
+        b_oof, b_te = _calibrated(lex(txt_tr), y, lex(txt_seed), y_seed, lex(txt_te), folds, seed)
+        p_oof, p_te = (a_oof + b_oof) / 2, (a_te + b_te) / 2
+    return _decide(p_oof, y, p_te)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codebook", default=str(ROOT / "data/codebooks/systems-leadership.yaml"))
+    parser.add_argument("--train", help="train on this file and code all dev passages")
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2")
+    args = parser.parse_args()
+
+    from narratives.codebook import load_codebook
+    from narratives.embed import embed_texts
+    from narratives.examples import label_matrix, load_examples
+    from narratives.metrics import multilabel_report
+
+    codebook = load_codebook(Path(args.codebook))
+    codes = codebook.ids
+    dev, _ = load_examples(DEV, codebook)
+    seeds = codebook.seed_examples()
+    txt_seed = [t for t, _ in seeds]
+    y_seed = np.array([[c == code for c in codes] for _, code in seeds], dtype=bool)
+    vec_seed = embed_texts(txt_seed, args.embedding_model)
+    txt_dev = [e.text for e in dev]
+    y_dev = label_matrix(dev, codes)
+    vec_dev = embed_texts(txt_dev, args.embedding_model)
+    results = {}
+    if args.train:
+        train, _ = load_examples(Path(args.train), codebook)
+        txt_tr = [e.text for e in train]
+        y_tr = label_matrix(train, codes)
+        vec_tr = embed_texts(txt_tr, args.embedding_model)
+        for kind in KINDS:
+            pred = run(
+                kind, vec_tr, txt_tr, y_tr, vec_seed, txt_seed, y_seed, vec_dev, txt_dev, 5, 0
+            )
+            results[kind] = [multilabel_report(y_dev, pred, codes)]
+    else:
+        for kind in KINDS:
+            results[kind] = []
+            for repeat in range(args.repeats):
+                order = np.random.RandomState(repeat).permutation(len(dev))
+                fold = np.empty(len(dev), dtype=int)
+                fold[order] = np.arange(len(dev)) % args.k
+                pred = np.zeros_like(y_dev)
+                for f in range(args.k):
+                    tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+                    pred[te] = run(
+                        kind,
+                        vec_dev[tr],
+                        [txt_dev[i] for i in tr],
+                        y_dev[tr],
+                        vec_seed,
+                        txt_seed,
+                        y_seed,
+                        vec_dev[te],
+                        [txt_dev[i] for i in te],
+                        5,
+                        repeat,
+                    )
+                results[kind].append(multilabel_report(y_dev, pred, codes))
+    summary = {
+        kind: {
+            "macro_f1": round(float(np.mean([r["macro_f1"] for r in reports])), 3),
+            "mean_kappa": round(float(np.mean([r["mean_kappa"] for r in reports])), 3),
+            "f1": {
+                c: round(float(np.mean([r["per_code"][c]["f1"] for r in reports])), 2)
+                for c in codes
+            },
+        }
+        for kind, reports in results.items()
+    }
+    print(json.dumps(summary))
+    for kind, s in summary.items():
+        per_code = "  ".join(f"{c} {v:.2f}" for c, v in s["f1"].items())
+        print(f"{kind:10s} macro-F1 {s['macro_f1']:.3f}  kappa {s['mean_kappa']:.3f}  {per_code}")
+
+
+if __name__ == "__main__":
+    main()
