@@ -1,8 +1,8 @@
 """Learning curve of both training methods on the project's written examples.
 
-    python benchmarks/learning_curve.py [--sizes 90 300 1100]
+    python benchmarks/learning_curve.py [--sizes 90 300 1100] [--examples FILE]
 
-Holds out 339 of data/training/systems-leadership.jsonl (a fixed shuffle), trains `linear` and
+Holds out 339 of the examples (default data/training/systems-leadership.jsonl) (a fixed shuffle), trains `linear` and
 `fine-tune` (default options) on the first N of the rest, and codes the held-out ones. These
 passages are all written for the project, so this is the in-domain case; real passages are
 harder (see benchmarks/method_cv.py and coding_quality.py).
@@ -24,6 +24,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[90, 300, 1100])
     parser.add_argument("--held-out", type=int, default=339)
+    parser.add_argument(
+        "--examples",
+        default=str(ROOT / "data/training/systems-leadership.jsonl"),
+        help="coded examples (the README's table used its first 1,439 lines: `head -1439`)",
+    )
     args = parser.parse_args()
 
     from narratives.codebook import load_codebook
@@ -33,7 +38,7 @@ def main() -> None:
     from narratives.train import TrainedClassifier, TrainOptions, train
 
     codebook = load_codebook(ROOT / "data/codebooks/systems-leadership.yaml")
-    examples, _ = load_examples(ROOT / "data/training/systems-leadership.jsonl", codebook)
+    examples, _ = load_examples(Path(args.examples), codebook)
     order = np.random.RandomState(7).permutation(len(examples))
     held = [examples[i] for i in order[: args.held_out]]
     pool = [examples[i] for i in order[args.held_out :]]

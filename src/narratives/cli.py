@@ -247,7 +247,7 @@ def train(
     Example (the shipped default model):
       narratives train --codebook data/codebooks/systems-leadership.yaml \\
         --examples data/training/systems-leadership.jsonl --out models/systems-leadership \\
-        --threshold-beta 2 --no-codebook-examples --min-steps 0
+        --threshold-beta 2 --seed 1
     """
     from narratives.codebook import load_codebook
     from narratives.examples import load_examples
