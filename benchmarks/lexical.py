@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2")
     args = parser.parse_args()
 
+    from method_cv import fold_assignment  # benchmarks/ is on the path when run as a script
+
     from narratives.codebook import load_codebook
     from narratives.embed import embed_texts
     from narratives.examples import label_matrix, load_examples
@@ -118,9 +120,7 @@ def main() -> None:
         for kind in KINDS:
             results[kind] = []
             for repeat in range(args.repeats):
-                order = np.random.RandomState(repeat).permutation(len(dev))
-                fold = np.empty(len(dev), dtype=int)
-                fold[order] = np.arange(len(dev)) % args.k
+                fold = fold_assignment(len(dev), args.k, repeat)
                 pred = np.zeros_like(y_dev)
                 for f in range(args.k):
                     tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)

@@ -26,6 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "dev_passages.jsonl"
 
 
+def fold_assignment(n: int, k: int, repeat: int) -> np.ndarray:
+    """A fold number per passage for one repeat (benchmarks/lexical.py uses the same folds)."""
+    order = np.random.RandomState(repeat).permutation(n)
+    fold = np.empty(n, dtype=int)
+    fold[order] = np.arange(n) % k
+    return fold
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codebook", default=str(ROOT / "data/codebooks/systems-leadership.yaml"))
@@ -68,9 +76,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="narratives-cv-"))
     reports, started = [], time.perf_counter()
     for repeat in range(args.repeats):
-        order = np.random.RandomState(repeat).permutation(len(examples))
-        fold = np.empty(len(examples), dtype=int)
-        fold[order] = np.arange(len(examples)) % args.k
+        fold = fold_assignment(len(examples), args.k, repeat)
         pred = np.zeros_like(gold)
         for f in range(args.k):
             held = np.flatnonzero(fold == f)
