@@ -35,7 +35,7 @@ bench: venv
 	$(BIN)/python benchmarks/throughput.py --passages 5000
 	$(BIN)/python benchmarks/coding_quality.py
 
-# Retrain the shipped default model from the project's own coded examples (~6 min on 2 idle cores).
+# Retrain the shipped default model from the project's own coded examples (~6.5 min on 2 idle cores).
 train: venv
 	$(BIN)/narratives train --codebook data/codebooks/systems-leadership.yaml \
 		--examples data/training/systems-leadership.jsonl --out models/systems-leadership \
