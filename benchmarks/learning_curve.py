@@ -2,8 +2,9 @@
 
     python benchmarks/learning_curve.py [--sizes 90 300 1100] [--examples FILE]
 
-Holds out 339 of the examples (default data/training/systems-leadership.jsonl) (a fixed shuffle), trains `linear` and
-`fine-tune` (default options) on the first N of the rest, and codes the held-out ones. These
+Holds out 339 of the examples (default data/training/systems-leadership.jsonl; a fixed
+shuffle), trains `linear` and `fine-tune` (default options) on the first N of the rest, and
+codes the held-out ones. These
 passages are all written for the project, so this is the in-domain case; real passages are
 harder (see benchmarks/method_cv.py and coding_quality.py).
 """

@@ -52,30 +52,21 @@ def _decide(p_oof, y, p_test):
 def run(kind, vec_tr, txt_tr, y, vec_seed, txt_seed, y_seed, vec_te, txt_te, folds, seed):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    emb = (vec_tr, vec_seed, vec_te)
+    if kind == "embedding":
+        p_oof, p_te = _calibrated(emb[0], y, emb[1], y_seed, emb[2], folds, seed)
+        return _decide(p_oof, y, p_te)
     tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, max_features=20000)
     tfidf.fit(list(txt_tr) + list(txt_seed))
-
-    def lex(texts):
-        return tfidf.transform(texts).toarray().astype(np.float32)
-
-    if kind == "embedding":
-        p_oof, p_te = _calibrated(vec_tr, y, vec_seed, y_seed, vec_te, folds, seed)
-    elif kind == "tfidf":
-        p_oof, p_te = _calibrated(lex(txt_tr), y, lex(txt_seed), y_seed, lex(txt_te), folds, seed)
-    elif kind == "concat":
-        p_oof, p_te = _calibrated(
-            np.hstack([vec_tr, lex(txt_tr)]),
-            y,
-            np.hstack([vec_seed, lex(txt_seed)]),
-            y_seed,
-            np.hstack([vec_te, lex(txt_te)]),
-            folds,
-            seed,
-        )
-    else:
-        a_oof, a_te = _calibrated(vec_tr, y, vec_seed, y_seed, vec_te, folds, seed)
-        b_oof, b_te = _calibrated(lex(txt_tr), y, lex(txt_seed), y_seed, lex(txt_te), folds, seed)
-        p_oof, p_te = (a_oof + b_oof) / 2, (a_te + b_te) / 2
+    lex = tuple(
+        tfidf.transform(list(t)).toarray().astype(np.float32) for t in (txt_tr, txt_seed, txt_te)
+    )
+    if kind == "average":
+        a_oof, a_te = _calibrated(emb[0], y, emb[1], y_seed, emb[2], folds, seed)
+        b_oof, b_te = _calibrated(lex[0], y, lex[1], y_seed, lex[2], folds, seed)
+        return _decide((a_oof + b_oof) / 2, y, (a_te + b_te) / 2)
+    x = lex if kind == "tfidf" else tuple(np.hstack(pair) for pair in zip(emb, lex, strict=True))
+    p_oof, p_te = _calibrated(x[0], y, x[1], y_seed, x[2], folds, seed)
     return _decide(p_oof, y, p_te)
 
 
