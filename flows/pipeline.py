@@ -22,7 +22,13 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from narratives import __version__, store
-from narratives.classify import Classifier, codings_from_scores, load_classifier
+from narratives.classify import (
+    Classifier,
+    codings_from_scores,
+    load_classifier,
+    pool_scores,
+    scoring_units,
+)
 from narratives.codebook import load_codebook
 from narratives.embed import embed_texts, text_key
 from narratives.ingest import ingest_batch
@@ -65,8 +71,9 @@ def embed(texts: list[str], encoder: str, settings: Settings) -> np.ndarray:
 
 
 @task(name="code passages", **TASK)
-def code(classifier: Classifier, ids: list[str], texts: list[str], vectors: np.ndarray):
-    scores = classifier.predict_scores(vectors, texts)
+def code(classifier: Classifier, ids: list[str], units: list[str], owner, vectors: np.ndarray):
+    """Scores of the passages `ids` from their units' vectors (`classify.scoring_units`)."""
+    scores = pool_scores(classifier.predict_scores(vectors, units), owner, len(ids))
     return scores, codings_from_scores(classifier, ids, scores)
 
 
@@ -194,21 +201,27 @@ def _run_chunk(
     passages = segment_documents(quote(docs), settings.max_words)
     coded = [p for p in passages if settings.code_interviewer or not p.is_interviewer]
     texts = [p.text for p in coded]
-    keys = [text_key(t) for t in texts]
+    # Every passage is embedded (the cache serves search and excerpts); a long one is scored
+    # by its windows, embedded beside it.
+    units, owner = scoring_units(classifier, texts)
+    everything = texts + units
+    keys = [text_key(t) for t in everything]
     with writing(settings, load_limit) as con:
         cached = store.cached_embeddings(con, classifier.encoder_id, keys)
     missing = list(dict.fromkeys(k for k in keys if k not in cached))
     if missing:
-        first = {k: t for k, t in zip(keys, texts, strict=True)}
+        first = {k: t for k, t in zip(keys, everything, strict=True)}
         fresh = _embed_spread([first[k] for k in missing], classifier.encoder, settings)
         cached.update(zip(missing, fresh, strict=True))
     else:
         fresh = np.zeros((0, 0), dtype=np.float32)
     ids = [p.passage_id for p in coded]
     if coded:
-        vectors = np.stack([cached[k] for k in keys])
+        vectors = np.stack([cached[k] for k in keys[len(texts) :]])
         wrap = quote if _local_runner() else _as_is  # a cluster's workers do not unwrap quote()
-        scores, codings = code.submit(classifier, wrap(ids), wrap(texts), wrap(vectors)).result()
+        scores, codings = code.submit(
+            classifier, wrap(ids), wrap(units), wrap(owner), wrap(vectors)
+        ).result()
     else:  # e.g. a document of interviewer turns only
         scores, codings = np.zeros((0, len(classifier.codebook.ids)), np.float32), []
     cb = classifier.codebook
@@ -229,7 +242,7 @@ def _run_chunk(
     counts["passages"] += len(passages)
     counts["coded"] += len(coded)
     counts["codings"] += len(codings)
-    counts["embedded"] += len(missing)
+    counts["embedded"] += len(set(missing).intersection(keys[: len(texts)]))
 
 
 # Texts per embedding task on a cluster task runner: some seconds of work for one CPU worker.

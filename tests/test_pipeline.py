@@ -210,3 +210,36 @@ def test_a_moved_folder_is_not_loaded_twice(corpus: Path, db: Path, tmp_path: Pa
     shutil.copytree(moved, tmp_path / "copy")
     code, copied = run(str(tmp_path / "copy"), "--db", str(db))
     assert code == 0 and copied["documents"] == 11
+
+
+def test_long_passages_are_coded_by_their_windows(coded_sample_db: Path):
+    """A passage longer than the shipped model's examples gets each code's highest window
+    score, the same as `evaluate` and `predict` give it."""
+    import numpy as np
+
+    from narratives.classify import score_texts
+    from narratives.embed import embed_texts
+    from narratives.train import TrainedClassifier
+    from tests.conftest import ROOT
+
+    model = TrainedClassifier.load(ROOT / "models/systems-leadership")
+    assert model.window_words
+    with duckdb.connect(str(coded_sample_db), read_only=True) as con:
+        passage_id, text = con.execute(
+            "SELECT passage_id, text FROM passages WHERE NOT is_interviewer "
+            "ORDER BY words DESC, passage_id LIMIT 1"
+        ).fetchall()[0]
+        stored = dict(
+            con.execute(
+                "SELECT code, score FROM code_scores WHERE passage_id = ?", [passage_id]
+            ).fetchall()
+        )
+        assert model.model_id in {
+            r[0] for r in con.execute("SELECT DISTINCT model_id FROM code_scores").fetchall()
+        }
+    assert len(text.split()) > model.window_words
+    expected = score_texts(model, [text], lambda t: embed_texts(t, model.encoder))[0]
+    got = np.array([stored[c] for c in model.codebook.ids])
+    assert np.allclose(got, expected, atol=1e-5)
+    whole = model.predict_scores(embed_texts([text], model.encoder))[0]
+    assert not np.allclose(got, whole, atol=1e-3)

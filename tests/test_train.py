@@ -121,6 +121,49 @@ def test_explain_shows_the_nearest_coded_examples(linear_model: Path):
         assert sims == sorted(sims, reverse=True)
 
 
+def test_a_passage_longer_than_the_examples_is_scored_by_its_windows(
+    linear_model: Path, small_examples: Path
+):
+    import numpy as np
+
+    from narratives.classify import score_texts, scoring_units
+
+    model = TrainedClassifier.load(linear_model)
+    lengths = [len(json.loads(r)["text"].split()) for r in small_examples.read_text().splitlines()]
+    assert model.window_words == max(25, int(np.ceil(np.percentile(lengths, 95))))
+
+    parts = [
+        "I grew up on this estate, and I am doing this job because the families here deserve "
+        "better than they have had from us, and that conviction is why I stay with it.",
+        "We went back through the discharge data week by week, asked why the delays clustered "
+        "on Fridays, and tested three explanations against the records before we said anything.",
+        "So I rang the care home managers one by one, asked what pressures they were under, "
+        "and offered them a seat at the table rather than another instruction from the council.",
+    ]
+    long = " ".join(parts)
+    assert len(long.split()) > model.window_words
+    units, owner = scoring_units(model, [parts[0], long])
+    assert units[0] == parts[0] and owner.tolist()[0] == 0  # a short passage is itself
+    windows = units[1:]
+    assert len(windows) >= 2 and set(owner.tolist()[1:]) == {1}
+    assert all(len(w.split()) <= model.window_words for w in windows)
+    assert "".join(windows).replace(" ", "") == long.replace(" ", "")  # whole sentences, in order
+
+    scores = score_texts(model, [long], lambda t: embed_texts(t, model.encoder))
+    per_window = model.predict_scores(embed_texts(windows, model.encoder))
+    assert np.allclose(scores[0], per_window.max(axis=0))
+    whole = model.predict_scores(embed_texts([long], model.encoder))
+    assert not np.allclose(scores[0], whole[0])
+
+    result = invoke("explain", "--model", str(linear_model), "--format", "json", long)
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.stdout)
+    assert explained["windows"] == windows
+    for code, index in explained["window"].items():
+        column = model.codebook.ids.index(code)
+        assert explained["scores"][code] == pytest.approx(per_window[index, column], abs=1e-4)
+
+
 def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: Path):
     out = tmp_path / "topics"
     result = invoke(
@@ -143,6 +186,7 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     assert report["accuracy"] >= 0.66  # topic is what MiniLM captures best
     model = TrainedClassifier.load(out)
     assert model.codebook.exclusive and model.codebook.version == "2"
+    assert model.window_words is None  # one code per passage: long passages are scored whole
 
 
 def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):

@@ -7,6 +7,11 @@ Two kinds of classifier share one interface (`model_id`, `codebook`, `predict_sc
 - `TrainedClassifier` (see `narratives.train`): heads trained on coded examples, loaded from a
   model folder.
 `load_classifier` picks the trained model when its folder exists, else zero-shot.
+
+A passage longer than the passages a trained model learnt from is scored by its windows of
+whole sentences of about that length, and takes each code's highest window score
+(`score_texts`): the whole of a long passage, embedded at once, blurs a behaviour shown in one
+part of it (measured in benchmarks/long_passages.py).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class Classifier(Protocol):
     codebook: Codebook
     encoder: str  # what passages are embedded with (a model name or folder)
     encoder_id: str  # the embedding cache's key for that encoder
+    window_words: int | None  # longer passages are scored by windows of this many words
 
     def predict_scores(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """(n passages, n codes) scores, higher = more likely."""
@@ -59,6 +65,7 @@ class ZeroShotClassifier:
         self.threshold = threshold
         self.margin = margin
         self.model_id = f"zero-shot:{embedding_model}:{codebook.ref}"
+        self.window_words = None  # no coded passages, so no length it was fitted to
         self.encoder = self.encoder_id = embedding_model
         prototypes = []
         for code in codebook.codes:
@@ -92,6 +99,42 @@ def load_classifier(
 
         return TrainedClassifier.load(Path(model_dir), codebook=codebook)
     return ZeroShotClassifier(codebook, embed, embedding_model)
+
+
+def scoring_units(classifier: Classifier, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """What each passage is scored by: itself, or, when it is longer than the classifier's
+    `window_words`, its windows of whole sentences of at most that many words. Returns the
+    units' texts and, for each unit, the index of its passage."""
+    limit = classifier.window_words
+    units: list[str] = []
+    owner: list[int] = []
+    for i, text in enumerate(texts):
+        if limit and len(text.split()) > limit:
+            from narratives.segment import windows  # spaCy: only loaded when needed
+
+            pieces = [text[s:e] for s, e in windows(text, limit)]
+        else:
+            pieces = [text]
+        units.extend(pieces)
+        owner.extend([i] * len(pieces))
+    return units, np.asarray(owner, dtype=np.int64)
+
+
+def pool_scores(unit_scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Each passage's score per code: its units' highest (a behaviour shown in one part of a
+    passage is shown by the passage)."""
+    pooled = np.full((n, unit_scores.shape[1]), -np.inf, dtype=unit_scores.dtype)
+    np.maximum.at(pooled, owner, unit_scores)
+    return pooled
+
+
+def score_texts(classifier: Classifier, texts: Sequence[str], embed: Embed) -> np.ndarray:
+    """(n passages, n codes) scores of `texts`, embedding them (or their windows) with
+    `embed`."""
+    units, owner = scoring_units(classifier, texts)
+    if not units:
+        return np.zeros((0, len(classifier.codebook.ids)), dtype=np.float32)
+    return pool_scores(classifier.predict_scores(embed(units), units), owner, len(texts))
 
 
 def codings_from_scores(

@@ -398,6 +398,9 @@ def explain(model, text, neighbours, fmt) -> None:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
     click.echo(f"Model {result['model_id']}")
+    windows = result["windows"]
+    if len(windows) > 1:
+        click.echo(f"Longer than the passages it learnt from: scored by {len(windows)} windows.")
     for code, score in sorted(result["scores"].items(), key=lambda kv: -kv[1]):
         mark = "applied" if code in result["codes"] else ""
         mark += " (uncertain)" if code in result["uncertain"] else ""
@@ -405,8 +408,15 @@ def explain(model, text, neighbours, fmt) -> None:
         click.echo(f"  {code:<12} {score:.2f}  threshold {threshold:.2f}  {mark}".rstrip())
     for code, support in result["nearest_examples"].items():
         click.echo(f"\nNearest coded examples for {code}:")
+        if len(windows) > 1:
+            click.echo(f"  (scored by window {result['window'][code] + 1}: "
+                       f"\"{_clip(windows[result['window'][code]], 80)}\")")  # fmt: skip
         for ex in support:
             click.echo(f"  [{ex['similarity']:.2f}] {ex['text']}  ({', '.join(ex['codes'])})")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
 
 
 def format_rows(columns: list[str], rows: list[tuple], fmt: str) -> str:

@@ -57,9 +57,13 @@ def resolve_model(name: str) -> str:
     return name
 
 
-@lru_cache(maxsize=2)
 def load_encoder(name: str, device: str | None = None):
     """The SentenceTransformer for `name`, loaded once per process."""
+    return _load_encoder(name, device)  # one cache key however the arguments are passed
+
+
+@lru_cache(maxsize=2)
+def _load_encoder(name: str, device: str | None):
     location = resolve_model(name)
     if Path(location).is_dir():
         # A local folder needs no hub; without this a lookup would retry for about a minute.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from narratives.classify import Classifier, ZeroShotClassifier
+from narratives.classify import Classifier, ZeroShotClassifier, score_texts, scoring_units
 from narratives.codebook import load_codebook
 from narratives.embed import embed_texts
 from narratives.examples import label_matrix, load_examples
@@ -33,8 +33,7 @@ def open_classifier(
 
 
 def _scores(classifier: Classifier, texts: list[str]) -> np.ndarray:
-    vectors = embed_texts(texts, classifier.encoder)
-    return classifier.predict_scores(vectors, texts)
+    return score_texts(classifier, texts, lambda units: embed_texts(units, classifier.encoder))
 
 
 def evaluate(classifier: Classifier, examples_path: Path) -> dict:
@@ -80,19 +79,24 @@ def predict(classifier: Classifier, texts: list[str]) -> list[Prediction]:
 
 def explain(classifier: TrainedClassifier, text: str, neighbours: int = 3) -> dict:
     """For one passage: each code's probability and decision, and the nearest coded training
-    examples that carry each applied (or most likely) code."""
+    examples that carry each applied (or most likely) code. A passage longer than the model's
+    window is scored by its windows: `windows` lists them, `window` names the one that gave
+    each shown code its score, and the nearest examples are that window's."""
     import json
 
     from safetensors.numpy import load_file
 
-    vector = embed_texts([text], classifier.encoder)
+    units, _ = scoring_units(classifier, [text])
+    vectors = embed_texts(units, classifier.encoder)
+    unit_scores = classifier.predict_scores(vectors, units)
     prediction = predict(classifier, [text])[0]
     examples = json.loads((classifier.folder / "examples.json").read_text())
     stored = load_file(classifier.folder / "examples.safetensors")["vectors"]
-    similarity = stored @ vector[0]
     focus = prediction.codes or [max(prediction.scores, key=prediction.scores.get)]
-    support = {}
+    support, deciding = {}, {}
     for code in focus:
+        deciding[code] = int(unit_scores[:, classifier.codebook.ids.index(code)].argmax())
+        similarity = stored @ vectors[deciding[code]]
         carrying = [i for i, e in enumerate(examples) if code in e["codes"]]
         best = sorted(carrying, key=lambda i: -similarity[i])[:neighbours]
         support[code] = [
@@ -114,4 +118,6 @@ def explain(classifier: TrainedClassifier, text: str, neighbours: int = 3) -> di
         },
         "uncertain": prediction.uncertain,
         "nearest_examples": support,
+        "windows": units,
+        "window": deciding,
     }

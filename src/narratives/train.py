@@ -35,6 +35,8 @@ FORMAT = "narratives-classifier"
 # A decision whose log-odds are within this of its threshold's goes to a human (odds within
 # a factor of about 2.7 either side): scale-aware, so it works for low thresholds too.
 ABSTAIN_BAND = 1.0
+# Windows shorter than this carry too little to code (a sentence or two).
+MIN_WINDOW_WORDS = 25
 
 
 class ModelError(ValueError):
@@ -167,7 +169,7 @@ def _fine_tune(
 
     # A private copy: the encoder cached for this process must stay the frozen one.
     st = copy.deepcopy(load_encoder(opts.embedding_model)).to("cpu")
-    st.max_seq_length = 128
+    max_tokens = st.max_seq_length  # the base model's own limit, kept by the saved encoder
     tokenizer, transformer = st.tokenizer, st[0].auto_model
     dim = st.get_embedding_dimension()
     head = torch.nn.Linear(dim, y.shape[1])
@@ -188,7 +190,7 @@ def _fine_tune(
 
     def forward(batch: list[str]):
         encoded = tokenizer(
-            batch, padding=True, truncation=True, max_length=128, return_tensors="pt"
+            batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
         )
         hidden = transformer(**encoded).last_hidden_state
         mask = encoded["attention_mask"].unsqueeze(-1).float()
@@ -295,6 +297,8 @@ class TrainedClassifier:
         self.offset = head["offset"]
         self.thresholds = head["thresholds"]
         self.band = float(config.get("abstain_band", ABSTAIN_BAND))
+        # Models saved before windows were measured have none: whole passages, as then.
+        self.window_words = config.get("window_words")
 
     @property
     def encoder(self) -> str:
@@ -475,6 +479,7 @@ def train(
         "calibration": "out-of-fold" if cross_validate else "held-out",
         "options": opts.__dict__,
         "abstain_band": ABSTAIN_BAND,
+        "window_words": _window_words(texts, codebook.exclusive, encoder_name),
         "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -490,6 +495,18 @@ def train(
     staging.rename(out)
     (out / "MODEL_CARD.md").write_text(model_card(config, metrics))
     return metrics
+
+
+def _window_words(texts: list[str], exclusive: bool, encoder: str) -> int | None:
+    """How long a passage this model scores whole: the 95th percentile of its examples'
+    lengths in words, at most what the encoder reads (about 0.6 words per token, to be safe).
+    Longer passages are scored by windows of that size (`classify.score_texts`). None for an
+    exclusive codebook: one code per passage is not the highest code of any window."""
+    if exclusive or not texts:
+        return None
+    typical = int(np.ceil(np.percentile([len(t.split()) for t in texts], 95)))
+    readable = int(0.6 * (load_encoder(encoder).max_seq_length or 256))
+    return max(MIN_WINDOW_WORDS, min(typical, readable))
 
 
 def _codebook_content(codebook: Codebook) -> dict:
@@ -532,6 +549,16 @@ def _calibration_words(config: dict) -> str:
     )
 
 
+def _window_words_text(config: dict) -> str:
+    if not config.get("window_words"):
+        return "scored whole"
+    return (
+        f"a passage of more than {config['window_words']} words (95% of the examples are no "
+        "longer) is scored by its windows of whole sentences of at most that length, each code "
+        "taking its highest window score"
+    )
+
+
 def model_card(config: dict, metrics: dict) -> str:
     cal = metrics["calibration_split"]
     rows = "\n".join(
@@ -552,6 +579,7 @@ def model_card(config: dict, metrics: dict) -> str:
 - Method: {config["method"]} ({method}), base encoder {config["embedding_model"]}
 - Training data: {config["n_examples"]} examples (sha256 {config["training_data_sha256"][:12]}...) and {config.get("n_codebook_examples", 0)} definitions and exemplars from the codebook; {_calibration_words(config)}
 - Thresholds (best F{config["options"]["threshold_beta"]:g} on the calibration examples): {", ".join(f"{k} {v:.2f}" for k, v in config["thresholds"].items())}; abstain band: log-odds within {config["abstain_band"]} of the threshold
+- Long passages: {_window_words_text(config)}
 - Created: {config["created_at"]}
 
 ## Calibration examples (n={cal["n"]})
