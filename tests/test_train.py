@@ -196,6 +196,7 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
         str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--epochs", "1", "--min-steps", "2",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "epoch 2 of 2 (" in result.output and " to go)" in result.output  # time left shown
     model = TrainedClassifier.load(out)
     assert model.encoder == str(out / "encoder") and (out / "encoder/model.safetensors").exists()
     assert model.encoder_id == f"{model.model_id}/encoder"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,10 +212,17 @@ def _fine_tune(
     rng = np.random.RandomState(opts.seed)
     per_epoch = -(-len(texts) // opts.batch_size)
     epochs = max(opts.epochs, -(-opts.min_steps // per_epoch))
+    total, step, started = epochs * per_epoch, 0, time.monotonic()
     log(f"{epochs} epochs of {per_epoch} steps (batch {opts.batch_size})")
+
+    def timing() -> str:
+        spent = time.monotonic() - started
+        left = spent / step * (total - step)
+        return f"{_clock(spent)} so far, about {_clock(left)} to go"
+
     for epoch in range(epochs):
         if epochs <= 10 or epoch % 10 == 0:
-            log(f"epoch {epoch + 1} of {epochs}")
+            log(f"epoch {epoch + 1} of {epochs}" + (f" ({timing()})" if step else ""))
         transformer.train()
         order = rng.permutation(len(texts))
         for start in range(0, len(order), opts.batch_size):
@@ -227,11 +235,18 @@ def _fine_tune(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            step += 1
+            if step == 10 and per_epoch > 20:  # an early estimate when epochs are long
+                log(f"  {step} of {total} steps ({timing()})")
     transformer.eval()
     st.save(str(out))
     _halve_weights(out)
     weight = head.weight.detach().numpy() * scale
     return weight.astype(np.float32), head.bias.detach().numpy().astype(np.float32)
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def _halve_weights(folder: Path) -> None:
