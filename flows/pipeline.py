@@ -71,9 +71,10 @@ def embed(texts: list[str], encoder: str, settings: Settings) -> np.ndarray:
 
 
 @task(name="code passages", **TASK)
-def code(classifier: Classifier, ids: list[str], units: list[str], owner, vectors: np.ndarray):
-    """Scores of the passages `ids` from their units' vectors (`classify.scoring_units`)."""
-    scores = pool_scores(classifier.predict_scores(vectors, units), owner, len(ids))
+def code(classifier: Classifier, ids: list[str], units: list[str], owner, vectors, around=None):
+    """Scores of the passages `ids` from their units' vectors (`classify.scoring_units`) and,
+    for a model that reads it, the vector of the turn before each unit's passage."""
+    scores = pool_scores(classifier.predict_scores(vectors, units, around), owner, len(ids))
     return scores, codings_from_scores(classifier, ids, scores)
 
 
@@ -204,7 +205,8 @@ def _run_chunk(
     # Every passage is embedded (the cache serves search and excerpts); a long one is scored
     # by its windows, embedded beside it.
     units, owner = scoring_units(classifier, texts)
-    everything = texts + units
+    contexts = _preceding(passages, coded) if classifier.uses_context else []
+    everything = texts + units + [c for c in contexts if c]
     keys = [text_key(t) for t in everything]
     with writing(settings, load_limit) as con:
         cached = store.cached_embeddings(con, classifier.encoder_id, keys)
@@ -217,10 +219,17 @@ def _run_chunk(
         fresh = np.zeros((0, 0), dtype=np.float32)
     ids = [p.passage_id for p in coded]
     if coded:
-        vectors = np.stack([cached[k] for k in keys[len(texts) :]])
+        vectors = np.stack([cached[k] for k in keys[len(texts) : len(texts) + len(units)]])
+        around = None
+        if contexts:
+            around = np.zeros((len(contexts), vectors.shape[1]), np.float32)
+            for i, c in enumerate(contexts):
+                if c:
+                    around[i] = cached[text_key(c)]
+            around = around[owner]
         wrap = quote if _local_runner() else _as_is  # a cluster's workers do not unwrap quote()
         scores, codings = code.submit(
-            classifier, wrap(ids), wrap(units), wrap(owner), wrap(vectors)
+            classifier, wrap(ids), wrap(units), wrap(owner), wrap(vectors), wrap(around)
         ).result()
     else:  # e.g. a document of interviewer turns only
         scores, codings = np.zeros((0, len(classifier.codebook.ids)), np.float32), []
@@ -243,6 +252,17 @@ def _run_chunk(
     counts["coded"] += len(coded)
     counts["codings"] += len(codings)
     counts["embedded"] += len(set(missing).intersection(keys[: len(texts)]))
+
+
+def _preceding(passages: list[Passage], coded: list[Passage]) -> list[str]:
+    """For each coded passage, the text of the passage before it in its document ("" for a
+    document's first): the `context` that `export-training` writes."""
+    before, previous = {}, None
+    for p in passages:  # in document order, as segmented
+        same = previous is not None and previous.document_id == p.document_id
+        before[p.passage_id] = previous.text if same else ""
+        previous = p
+    return [before[p.passage_id] for p in coded]
 
 
 # Texts per embedding task on a cluster task runner: some seconds of work for one CPU worker.

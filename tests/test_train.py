@@ -278,3 +278,93 @@ def test_zero_shot_can_be_evaluated_from_the_codebook_alone():
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["model_id"] == "zero-shot:all-MiniLM-L6-v2:meeting-topics@2"
+
+
+@pytest.fixture(scope="module")
+def context_model(tmp_path_factory, small_examples) -> Path:
+    out = tmp_path_factory.mktemp("models") / "context"
+    result = invoke(
+        "train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+        "--out", str(out), "--method", "linear", "--context",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_context_model_reads_the_preceding_turn(context_model: Path, tmp_path: Path):
+    model = TrainedClassifier.load(context_model)
+    assert model.uses_context and model.config["context"] is True
+    assert model.weight.shape[1] == 2 * embed_texts(["x"], model.encoder).shape[1]
+    answer = "We did, yes. It took a while but we got there in the end."
+    lines = [
+        {"id": "a", "text": answer, "context": "What kept you going when the funding went?"},
+        {
+            "id": "b",
+            "text": answer,
+            "context": "How did you bring the GPs and the council together?",
+        },
+        {"id": "c", "text": answer},
+    ]
+    source, coded = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    result = invoke("predict", "--model", str(context_model), "--input", str(source),
+                    "--output", str(coded))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = [json.loads(r)["scores"] for r in coded.read_text().splitlines()]
+    assert scores[0] != scores[1]  # the question changes the scores of the same answer
+    alone = model.predict_scores(embed_texts([answer], model.encoder))[0]  # zeros for context
+    assert [round(float(s), 4) for s in alone] == list(scores[2].values())
+
+    result = invoke("explain", "--model", str(context_model), "--format", "json",
+                    "--context", lines[0]["context"], answer)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scores"] == scores[0]
+
+
+def test_context_is_refused_where_it_is_not_built(small_examples: Path, tmp_path: Path):
+    result = invoke(
+        "train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+        "--out", str(tmp_path / "m"), "--context",
+    )  # fmt: skip
+    assert result.exit_code != 0 and "--method linear" in result.output
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text('{"text": "We listened to residents.", "codes": ["perceiving"]}\n' * 10)
+    result = invoke(
+        "train", "--codebook", str(CODEBOOK), "--examples", str(plain),
+        "--out", str(tmp_path / "m"), "--method", "linear", "--context",
+    )  # fmt: skip
+    assert result.exit_code != 0 and 'no example has a "context"' in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_pipeline_gives_a_context_model_the_passage_before(context_model: Path, corpus, db):
+    import duckdb
+    import numpy as np
+
+    from narratives.classify import score_texts
+
+    result = invoke("run", str(corpus), "--manifest", str(corpus / "manifest.csv"),
+                    "--db", str(db), "--model", str(context_model), "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = TrainedClassifier.load(context_model)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT p.passage_id, p.text, prev.text FROM passages p "
+            "LEFT JOIN passages prev ON prev.document_id = p.document_id AND prev.seq = p.seq - 1 "
+            "WHERE NOT p.is_interviewer ORDER BY p.passage_id"
+        ).fetchall()
+        stored = {
+            (pid, code): score
+            for pid, code, score in con.execute(
+                "SELECT passage_id, code, score FROM code_scores"
+            ).fetchall()
+        }
+    expected = score_texts(
+        model,
+        [r[1] for r in rows],
+        lambda t: embed_texts(t, model.encoder),
+        [r[2] or "" for r in rows],
+    )
+    got = np.array([[stored[(r[0], c)] for c in model.codebook.ids] for r in rows])
+    assert np.allclose(got, expected, atol=1e-5)
+    assert any(r[2] for r in rows)  # some passages do have a passage before them

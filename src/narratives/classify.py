@@ -34,9 +34,13 @@ class Classifier(Protocol):
     encoder: str  # what passages are embedded with (a model name or folder)
     encoder_id: str  # the embedding cache's key for that encoder
     window_words: int | None  # longer passages are scored by windows of this many words
+    uses_context: bool  # scores need the preceding turn's vector beside the passage's
 
-    def predict_scores(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        """(n passages, n codes) scores, higher = more likely."""
+    def predict_scores(
+        self, vectors: np.ndarray, texts: Sequence[str], contexts: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n passages, n codes) scores, higher = more likely. `contexts`: the preceding
+        turns' vectors (zeros where there is none), for a classifier that `uses_context`."""
         ...
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
@@ -66,6 +70,7 @@ class ZeroShotClassifier:
         self.margin = margin
         self.model_id = f"zero-shot:{embedding_model}:{codebook.ref}"
         self.window_words = None  # no coded passages, so no length it was fitted to
+        self.uses_context = False
         self.encoder = self.encoder_id = embedding_model
         prototypes = []
         for code in codebook.codes:
@@ -74,7 +79,9 @@ class ZeroShotClassifier:
             prototypes.append(centre / np.linalg.norm(centre))
         self.prototypes = np.stack(prototypes)
 
-    def predict_scores(self, vectors: np.ndarray, texts: Sequence[str] = ()) -> np.ndarray:
+    def predict_scores(
+        self, vectors: np.ndarray, texts: Sequence[str] = (), contexts: np.ndarray | None = None
+    ) -> np.ndarray:
         return vectors @ self.prototypes.T
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
@@ -128,13 +135,31 @@ def pool_scores(unit_scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarra
     return pooled
 
 
-def score_texts(classifier: Classifier, texts: Sequence[str], embed: Embed) -> np.ndarray:
+def context_vectors(contexts: Sequence[str], embed: Embed, dim: int) -> np.ndarray:
+    """The preceding turns' vectors; zeros where a passage has none."""
+    out = np.zeros((len(contexts), dim), dtype=np.float32)
+    given = [i for i, c in enumerate(contexts) if c and c.strip()]
+    if given:
+        out[given] = embed([contexts[i] for i in given])
+    return out
+
+
+def score_texts(
+    classifier: Classifier,
+    texts: Sequence[str],
+    embed: Embed,
+    contexts: Sequence[str] | None = None,
+) -> np.ndarray:
     """(n passages, n codes) scores of `texts`, embedding them (or their windows) with
-    `embed`."""
+    `embed`; `contexts` (each passage's preceding turn) for a classifier that uses them."""
     units, owner = scoring_units(classifier, texts)
     if not units:
         return np.zeros((0, len(classifier.codebook.ids)), dtype=np.float32)
-    return pool_scores(classifier.predict_scores(embed(units), units), owner, len(texts))
+    vectors = embed(units)
+    around = None
+    if classifier.uses_context:
+        around = context_vectors(contexts or [""] * len(texts), embed, vectors.shape[1])[owner]
+    return pool_scores(classifier.predict_scores(vectors, units, around), owner, len(texts))
 
 
 def codings_from_scores(

@@ -230,11 +230,18 @@ def _model_errors():
     show_default=True,
     help="Thresholds maximise F-beta on the calibration examples; above 1 favours recall.",
 )
+@click.option(
+    "--context/--no-context",
+    default=False,
+    show_default=True,
+    help='linear: read each example\'s "context" (the preceding turn) beside it; the model then '
+    "reads the passage before each one it codes.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
 def train(
     codebook, examples, out, method, epochs, min_steps, folds, codebook_examples, threshold_beta,
-    seed, embedding_model,
+    context, seed, embedding_model,
 ) -> None:  # fmt: skip
     """Train a classifier from coded examples into the model folder OUT.
 
@@ -264,6 +271,7 @@ def train(
         threshold_beta=threshold_beta,
         seed=seed,
         embedding_model=settings.embedding_model,
+        context=context,
     )
     try:
         cb = load_codebook(settings.codebook)
@@ -353,6 +361,7 @@ def evaluate(model, codebook, examples, fmt) -> None:
 def predict(model, codebook, input_file, output_file) -> None:
     """Code passages from a JSON-lines file ({"text": ...} per line) with a classifier.
 
+    A model trained with --context also reads each line's "context" (the preceding turn).
     Each output line is the input object plus `codes`, `scores` (every code) and
     `uncertain` (codes in the abstain band, for a human to check).
     """
@@ -369,7 +378,11 @@ def predict(model, codebook, input_file, output_file) -> None:
             except (json.JSONDecodeError, KeyError) as e:
                 raise UserError(f'{input_file.name} line {number}: expected {{"text": ...}}') from e
     for row, p in zip(
-        rows, predict_codes(classifier, [str(r["text"]) for r in rows]), strict=False
+        rows,
+        predict_codes(
+            classifier, [str(r["text"]) for r in rows], [str(r.get("context") or "") for r in rows]
+        ),
+        strict=False,
     ):
         row.update(codes=p.codes, scores=p.scores, uncertain=p.uncertain)
         output_file.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -379,8 +392,11 @@ def predict(model, codebook, input_file, output_file) -> None:
 @model_option
 @click.argument("text")
 @click.option("--neighbours", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--context", default="", help="The preceding turn, for a model trained with --context."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def explain(model, text, neighbours, fmt) -> None:
+def explain(model, text, neighbours, context, fmt) -> None:
     """Show why a passage gets its codes: probabilities and the nearest coded examples.
 
     \b
@@ -393,7 +409,7 @@ def explain(model, text, neighbours, fmt) -> None:
     classifier = _open_model(model, None)
     if not isinstance(classifier, TrainedClassifier):
         raise UserError("explain needs a trained model folder (it shows its coded examples)")
-    result = explain_passage(classifier, text, neighbours)
+    result = explain_passage(classifier, text, neighbours, context)
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return

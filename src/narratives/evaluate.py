@@ -10,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from narratives.classify import Classifier, ZeroShotClassifier, score_texts, scoring_units
+from narratives.classify import (
+    Classifier,
+    ZeroShotClassifier,
+    context_vectors,
+    score_texts,
+    scoring_units,
+)
 from narratives.codebook import load_codebook
 from narratives.embed import embed_texts
 from narratives.examples import label_matrix, load_examples
@@ -32,8 +38,12 @@ def open_classifier(
     return TrainedClassifier.load(Path(model), load_codebook(codebook) if codebook else None)
 
 
-def _scores(classifier: Classifier, texts: list[str]) -> np.ndarray:
-    return score_texts(classifier, texts, lambda units: embed_texts(units, classifier.encoder))
+def _scores(
+    classifier: Classifier, texts: list[str], contexts: list[str] | None = None
+) -> np.ndarray:
+    return score_texts(
+        classifier, texts, lambda units: embed_texts(units, classifier.encoder), contexts
+    )
 
 
 def evaluate(classifier: Classifier, examples_path: Path) -> dict:
@@ -41,7 +51,7 @@ def evaluate(classifier: Classifier, examples_path: Path) -> dict:
     alpha; for exclusive codebooks also accuracy and the confusion matrix."""
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
-    scores = _scores(classifier, [e.text for e in examples])
+    scores = _scores(classifier, [e.text for e in examples], [e.context for e in examples])
     pred = classifier.decide(scores)
     gold = label_matrix(examples, codebook.ids)
     if codebook.exclusive:
@@ -61,9 +71,12 @@ class Prediction:
     uncertain: list[str]
 
 
-def predict(classifier: Classifier, texts: list[str]) -> list[Prediction]:
-    """Codes applied, every code's score, and the codes in the abstain band, per text."""
-    scores = _scores(classifier, texts)
+def predict(
+    classifier: Classifier, texts: list[str], contexts: list[str] | None = None
+) -> list[Prediction]:
+    """Codes applied, every code's score, and the codes in the abstain band, per text
+    (`contexts`: each text's preceding turn, for a model trained with them)."""
+    scores = _scores(classifier, texts, contexts)
     applied = classifier.decide(scores)
     band = classifier.uncertain(scores)
     ids = classifier.codebook.ids
@@ -77,7 +90,9 @@ def predict(classifier: Classifier, texts: list[str]) -> list[Prediction]:
     ]
 
 
-def explain(classifier: TrainedClassifier, text: str, neighbours: int = 3) -> dict:
+def explain(
+    classifier: TrainedClassifier, text: str, neighbours: int = 3, context: str = ""
+) -> dict:
     """For one passage: each code's probability and decision, and the nearest coded training
     examples that carry each applied (or most likely) code. A passage longer than the model's
     window is scored by its windows: `windows` lists them, `window` names the one that gave
@@ -88,8 +103,12 @@ def explain(classifier: TrainedClassifier, text: str, neighbours: int = 3) -> di
 
     units, _ = scoring_units(classifier, [text])
     vectors = embed_texts(units, classifier.encoder)
-    unit_scores = classifier.predict_scores(vectors, units)
-    prediction = predict(classifier, [text])[0]
+    around = None
+    if classifier.uses_context:
+        embed = lambda t: embed_texts(t, classifier.encoder)  # noqa: E731
+        around = context_vectors([context] * len(units), embed, vectors.shape[1])
+    unit_scores = classifier.predict_scores(vectors, units, around)
+    prediction = predict(classifier, [text], [context])[0]
     examples = json.loads((classifier.folder / "examples.json").read_text())
     stored = load_file(classifier.folder / "examples.safetensors")["vectors"]
     focus = prediction.codes or [max(prediction.scores, key=prediction.scores.get)]
