@@ -368,3 +368,22 @@ def test_the_pipeline_gives_a_context_model_the_passage_before(context_model: Pa
     got = np.array([[stored[(r[0], c)] for c in model.codebook.ids] for r in rows])
     assert np.allclose(got, expected, atol=1e-5)
     assert any(r[2] for r in rows)  # some passages do have a passage before them
+
+
+def test_length_grouped_batches_cover_every_example_once_and_pad_less():
+    import numpy as np
+
+    from narratives.train import _batches
+
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(8, 120, size=1000)
+
+    def padding(batches):
+        return sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches)
+
+    plain = _batches(lengths, 32, False, np.random.RandomState(1))
+    grouped = _batches(lengths, 32, True, np.random.RandomState(1))
+    for batches in (plain, grouped):
+        assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+        assert max(len(b) for b in batches) == 32
+    assert padding(grouped) < 0.2 * padding(plain)

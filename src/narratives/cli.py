@@ -231,6 +231,13 @@ def _model_errors():
     help="Thresholds maximise F-beta on the calibration examples; above 1 favours recall.",
 )
 @click.option(
+    "--group-by-length/--no-group-by-length",
+    default=False,
+    show_default=True,
+    help="fine-tune: batch passages of similar length (less padding: 1.75x faster measured, "
+    "slightly less accurate).",
+)
+@click.option(
     "--context/--no-context",
     default=False,
     show_default=True,
@@ -241,7 +248,7 @@ def _model_errors():
 @click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
 def train(
     codebook, examples, out, method, epochs, min_steps, folds, codebook_examples, threshold_beta,
-    context, seed, embedding_model,
+    group_by_length, context, seed, embedding_model,
 ) -> None:  # fmt: skip
     """Train a classifier from coded examples into the model folder OUT.
 
@@ -272,6 +279,7 @@ def train(
         seed=seed,
         embedding_model=settings.embedding_model,
         context=context,
+        group_by_length=group_by_length,
     )
     try:
         cb = load_codebook(settings.codebook)

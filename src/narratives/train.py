@@ -59,6 +59,10 @@ class TrainOptions:
     contrastive: float = 0.5
     temperature: float = 0.1
     learning_rate: float = 4e-5
+    # Batches of passages of similar length (`_batches`): 1.75x faster on the shipped
+    # examples, but 0.02-0.05 lower macro-F1 on the selection half of the development passages
+    # (two seeds), so off unless time matters more.
+    group_by_length: bool = False
     holdout: float = 0.2
     # The linear method calibrates on out-of-fold scores of all examples instead of a held-out
     # split (cheap for a linear head; every example both trains and calibrates).
@@ -214,6 +218,7 @@ def _fine_tune(
         return (-(positives * log_prob).sum(1)[has] / positives.sum(1)[has]).mean()
 
     rng = np.random.RandomState(opts.seed)
+    lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"]])
     per_epoch = -(-len(texts) // opts.batch_size)
     epochs = max(opts.epochs, -(-opts.min_steps // per_epoch))
     total, step, started = epochs * per_epoch, 0, time.monotonic()
@@ -228,9 +233,7 @@ def _fine_tune(
         if epochs <= 10 or epoch % 10 == 0:
             log(f"epoch {epoch + 1} of {epochs}" + (f" ({timing()})" if step else ""))
         transformer.train()
-        order = rng.permutation(len(texts))
-        for start in range(0, len(order), opts.batch_size):
-            idx = order[start : start + opts.batch_size]
+        for idx in _batches(lengths, opts.batch_size, opts.group_by_length, rng):
             pooled, logits = forward([texts[i] for i in idx])
             gold = target[idx].argmax(1) if exclusive else target[idx]
             loss = loss_fn(logits, gold)
@@ -247,6 +250,20 @@ def _fine_tune(
     _halve_weights(out)
     weight = head.weight.detach().numpy() * scale
     return weight.astype(np.float32), head.bias.detach().numpy().astype(np.float32)
+
+
+def _batches(lengths: np.ndarray, size: int, grouped: bool, rng) -> list[np.ndarray]:
+    """One epoch's batches of example indices, in random order. Grouped: each run of 50
+    batches' worth of shuffled examples is sorted by length before it is cut into batches,
+    so a batch pads little (random batches of the shipped examples are 46% padding)."""
+    order = rng.permutation(len(lengths))
+    if grouped:
+        runs = [order[i : i + 50 * size] for i in range(0, len(order), 50 * size)]
+        order = np.concatenate([run[np.argsort(lengths[run], kind="stable")] for run in runs])
+    batches = [order[i : i + size] for i in range(0, len(order), size)]
+    if grouped:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
 
 
 def _clock(seconds: float) -> str:
