@@ -245,6 +245,8 @@ def _fine_tune(
             step += 1
             if step == 10 and per_epoch > 20:  # an early estimate when epochs are long
                 log(f"  {step} of {total} steps ({timing()})")
+                if (time.monotonic() - started) / step * total > 15 * 60:
+                    log("  (faster: --group-by-length pads less; --method linear takes seconds)")
     transformer.eval()
     st.save(str(out))
     _halve_weights(out)
