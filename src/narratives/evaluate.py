@@ -14,6 +14,7 @@ from narratives.classify import (
     Classifier,
     ZeroShotClassifier,
     context_vectors,
+    pool_scores,
     score_texts,
     scoring_units,
 )
@@ -76,7 +77,10 @@ def predict(
 ) -> list[Prediction]:
     """Codes applied, every code's score, and the codes in the abstain band, per text
     (`contexts`: each text's preceding turn, for a model trained with them)."""
-    scores = _scores(classifier, texts, contexts)
+    return _predictions(classifier, _scores(classifier, texts, contexts))
+
+
+def _predictions(classifier: Classifier, scores: np.ndarray) -> list[Prediction]:
     applied = classifier.decide(scores)
     band = classifier.uncertain(scores)
     ids = classifier.codebook.ids
@@ -101,14 +105,16 @@ def explain(
 
     from safetensors.numpy import load_file
 
-    units, _ = scoring_units(classifier, [text])
-    vectors = embed_texts(units, classifier.encoder)
+    def embed(texts: list[str]) -> np.ndarray:
+        return embed_texts(texts, classifier.encoder)
+
+    units, owner = scoring_units(classifier, [text])
+    vectors = embed(units)
     around = None
     if classifier.uses_context:
-        embed = lambda t: embed_texts(t, classifier.encoder)  # noqa: E731
         around = context_vectors([context] * len(units), embed, vectors.shape[1])
     unit_scores = classifier.predict_scores(vectors, units, around)
-    prediction = predict(classifier, [text], [context])[0]
+    prediction = _predictions(classifier, pool_scores(unit_scores, owner, 1))[0]
     examples = json.loads((classifier.folder / "examples.json").read_text())
     stored = load_file(classifier.folder / "examples.safetensors")["vectors"]
     focus = prediction.codes or [max(prediction.scores, key=prediction.scores.get)]

@@ -616,9 +616,10 @@ def _window_words_text(config: dict) -> str:
     if not config.get("window_words"):
         return "scored whole"
     return (
-        f"a passage of more than {config['window_words']} words (95% of the examples are no "
-        "longer) is scored by its windows of whole sentences of at most that length, each code "
-        "taking its highest window score"
+        f"a passage of more than {config['window_words']} words (the 95th percentile of the "
+        "examples' lengths, at most what the encoder reads) is scored by its windows of whole "
+        "sentences of at most that length, each code taking its highest window score; "
+        "thresholds were chosen on whole examples"
     )
 
 
