@@ -136,11 +136,16 @@ def pipeline(
     classifier = prepare_classifier(settings)
     cb = classifier.codebook
     with writing(settings, load_limit) as con:
-        store.start_run(
+        dead = store.start_run(
             con, run_id, paths, model_id=classifier.model_id,
             embedding_model=classifier.encoder_id, codebook=cb.name,
             codebook_version=cb.version, codebook_sha256=cb.sha256,
             narratives_version=__version__,
+        )  # fmt: skip
+    for earlier in dead:
+        get_run_logger().warning(
+            "run %s was killed before it finished: marked failed; what it loaded stays, and "
+            "running its files again finishes them", earlier,
         )  # fmt: skip
 
     try:

@@ -243,3 +243,32 @@ def test_long_passages_are_coded_by_their_windows(coded_sample_db: Path):
     assert np.allclose(got, expected, atol=1e-5)
     whole = model.predict_scores(embed_texts([text], model.encoder))[0]
     assert not np.allclose(got, whole, atol=1e-3)
+
+
+def test_a_run_killed_outright_is_marked_failed_by_the_next(corpus: Path, db: Path):
+    """A process killed with SIGKILL cannot record its own end; the next run on the machine
+    finds its process gone and marks it failed."""
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from narratives import store\n"
+        f"with store.open_store(Path({str(db)!r})) as con:\n"
+        "    store.start_run(con, 'killed-run', ['somewhere'])\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    db.parent.mkdir(parents=True, exist_ok=True)
+    assert subprocess.run([sys.executable, "-c", script]).returncode == -signal.SIGKILL
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "SELECT status, pid IS NOT NULL, host IS NOT NULL FROM runs"
+        ).fetchall() == [("running", True, True)]
+
+    code, summary = run(str(corpus), "--manifest", str(corpus / "manifest.csv"), "--db", str(db))
+    assert code == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
+    assert statuses == {"killed-run": "failed", summary["run_id"]: "ok"}

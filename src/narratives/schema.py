@@ -533,4 +533,15 @@ COMMENT ON VIEW code_prevalence IS 'How often each code is applied, per place, p
     'the human decision where there is one, else the model''s.';
 """,
     ),
+    (
+        "runs record their machine and process, so a run killed outright can be found",
+        """
+ALTER TABLE runs ADD COLUMN host VARCHAR;
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+COMMENT ON COLUMN runs.host IS 'The machine the run ran on';
+COMMENT ON COLUMN runs.pid IS 'The process that ran it there';
+COMMENT ON COLUMN runs.status IS 'running | ok | partial | failed (a run still running whose '
+    'process has gone, killed outright, is marked failed by the next run on its machine)';
+""",
+    ),
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -116,13 +117,31 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return ran
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str, inputs: list[str], **info: str) -> None:
-    """Record a run as running (a rerun of the same id starts it afresh)."""
+def start_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, inputs: list[str], **info: str
+) -> list[str]:
+    """Record a run as running (a rerun of the same id starts it afresh), with this machine
+    and process. First mark as failed the runs still `running` on this machine whose process
+    has gone (killed outright, so they could not say so); return their ids."""
+    host = socket.gethostname()
+    dead = [
+        rid
+        for rid, pid in con.execute(
+            "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL",
+            [host],
+        ).fetchall()
+        if not _process_alive(pid)
+    ]
+    if dead:
+        con.execute(
+            "UPDATE runs SET status = 'failed' WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [dead],
+        )
     con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
     con.execute(
         "INSERT INTO runs (run_id, started_at, status, inputs, model_id, embedding_model, "
-        "codebook, codebook_version, codebook_sha256, narratives_version) "
-        "VALUES (?, now(), 'running', ?, ?, ?, ?, ?, ?, ?)",
+        "codebook, codebook_version, codebook_sha256, narratives_version, host, pid) "
+        "VALUES (?, now(), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             json.dumps(inputs),
@@ -132,8 +151,21 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, inputs: list[str], **
             info.get("codebook_version"),
             info.get("codebook_sha256"),
             info.get("narratives_version"),
+            host,
+            os.getpid(),
         ],
     )
+    return dead
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def finish_run(
