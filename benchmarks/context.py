@@ -6,7 +6,7 @@ The development passages in ../shared/data carry no preceding turn, so this can 
 measured on coded examples that do: the examples in the file with a `context` (300 of the
 shipped training file, interview answers written with the question before them). With the
 `linear` recipe of `narratives train` (logistic regression per code, Platt calibration and F1
-thresholds on out-of-fold scores of the training passages), k-fold over those examples,
+thresholds on out-of-fold scores of the training passages, as in lexical.py), k-fold over those examples,
 features:
 - `text`: the passage's embedding alone (what `--method linear` does);
 - `text + context`: the passage's and the preceding turn's embeddings side by side
@@ -38,11 +38,13 @@ def main() -> None:
     parser.add_argument("--with-rest", action="store_true")
     args = parser.parse_args()
 
+    from lexical import _calibrated, _decide  # benchmarks/ is on the path when run as a script
+
     from narratives.codebook import load_codebook
     from narratives.embed import embed_texts
     from narratives.examples import label_matrix, load_examples
     from narratives.metrics import multilabel_report
-    from narratives.train import _best_threshold, _fit_linear, _folds, _out_of_fold_logits, _platt
+    from narratives.train import _folds
 
     codebook = load_codebook(Path(args.codebook))
     examples, _ = load_examples(Path(args.examples), codebook)
@@ -76,17 +78,8 @@ def main() -> None:
             pred = np.zeros(y.shape, bool)
             for f in range(args.folds):
                 test = fold == f
-                x_tr, y_tr = x[~test], y[~test]
-                z_oof = _out_of_fold_logits(x_tr, y_tr, x_rest, y_rest, False, 5, repeat)
-                weight, bias = _fit_linear(
-                    np.vstack([x_tr, x_rest]), np.vstack([y_tr, y_rest]), False, repeat
-                )
-                z_test = x[test] @ weight.T + bias
-                for j in range(y.shape[1]):
-                    a, b = _platt(z_oof[:, j], y_tr[:, j])
-                    p_oof = 1 / (1 + np.exp(-(a * z_oof[:, j] + b)))
-                    p_test = 1 / (1 + np.exp(-(a * z_test[:, j] + b)))
-                    pred[test, j] = p_test >= _best_threshold(p_oof, y_tr[:, j])
+                p_oof, p_test = _calibrated(x[~test], y[~test], x_rest, y_rest, x[test], 5, repeat)
+                pred[test] = _decide(p_oof, y[~test], p_test)
             report = multilabel_report(y, pred, codebook.ids)
             f1s.append(report["macro_f1"])
             kappas.append(report["mean_kappa"])
