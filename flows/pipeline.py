@@ -25,6 +25,7 @@ from narratives import __version__, store
 from narratives.classify import (
     Classifier,
     codings_from_scores,
+    context_vectors,
     load_classifier,
     pool_scores,
     scoring_units,
@@ -227,11 +228,8 @@ def _run_chunk(
         vectors = np.stack([cached[k] for k in keys[len(texts) : len(texts) + len(units)]])
         around = None
         if contexts:
-            around = np.zeros((len(contexts), vectors.shape[1]), np.float32)
-            for i, c in enumerate(contexts):
-                if c:
-                    around[i] = cached[text_key(c)]
-            around = around[owner]
+            from_cache = lambda ts: np.stack([cached[text_key(t)] for t in ts])  # noqa: E731
+            around = context_vectors(contexts, from_cache, vectors.shape[1])[owner]
         wrap = quote if _local_runner() else _as_is  # a cluster's workers do not unwrap quote()
         scores, codings = code.submit(
             classifier, wrap(ids), wrap(units), wrap(owner), wrap(vectors), wrap(around)

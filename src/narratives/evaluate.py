@@ -112,7 +112,7 @@ def explain(
     vectors = embed(units)
     around = None
     if classifier.uses_context:
-        around = context_vectors([context] * len(units), embed, vectors.shape[1])
+        around = context_vectors([context], embed, vectors.shape[1])[owner]
     unit_scores = classifier.predict_scores(vectors, units, around)
     prediction = _predictions(classifier, pool_scores(unit_scores, owner, 1))[0]
     examples = json.loads((classifier.folder / "examples.json").read_text())
