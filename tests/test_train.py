@@ -198,6 +198,10 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "epoch 2 of 2 (" in result.output and " to go)" in result.output  # time left shown
     model = TrainedClassifier.load(out)
+    assert model.config["fine_tuning"]["epochs"] == 2  # recorded, and on the model card
+    assert (
+        f"{model.config['fine_tuning']['steps']} steps of 32" in (out / "MODEL_CARD.md").read_text()
+    )
     assert model.encoder == str(out / "encoder") and (out / "encoder/model.safetensors").exists()
     assert model.encoder_id == f"{model.model_id}/encoder"
 
@@ -387,3 +391,28 @@ def test_length_grouped_batches_cover_every_example_once_and_pad_less():
         assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
         assert max(len(b) for b in batches) == 32
     assert padding(grouped) < 0.2 * padding(plain)
+
+
+def test_the_token_budget_cuts_fine_tuning_short(tmp_path: Path):
+    import numpy as np
+
+    from narratives.train import TrainOptions, _schedule
+
+    lengths = np.random.RandomState(0).randint(20, 256, size=1000)
+    full, per_epoch, read = _schedule(lengths, TrainOptions(token_budget=0, min_steps=0))
+    assert (len(full), per_epoch) == (4 * 32, 32)  # 4 epochs of 32 steps, uncut
+    cut, _, _ = _schedule(lengths, TrainOptions(token_budget=int(read[-1]) // 2, min_steps=0))
+    assert all(np.array_equal(a, b) for a, b in zip(cut, full, strict=False))
+    assert 0.4 * len(full) < len(cut) < 0.6 * len(full)
+    assert read[len(cut) - 1] <= read[-1] // 2 < read[len(cut)]
+    assert len(_schedule(lengths, TrainOptions(token_budget=1))[0]) == 1  # at least one step
+
+    out = tmp_path / "ft"
+    result = invoke(
+        "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+        str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--token-budget", "2000",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "the token budget of 2,000 (--token-budget)" in result.output
+    tuned = TrainedClassifier.load(out).config["fine_tuning"]
+    assert tuned["steps"] < 150 and (tuned["tokens"] <= 2000 or tuned["steps"] == 1)

@@ -211,6 +211,14 @@ def _model_errors():
     help="fine-tune: at least this many optimiser steps, however few the examples.",
 )
 @click.option(
+    "--token-budget",
+    type=click.IntRange(min=0),
+    default=1_000_000,
+    show_default=True,
+    help="fine-tune: stop once the encoder has read this many tokens, padding included (fewer "
+    "epochs for long or many passages: about 7-11 min on 2 cores). 0: no bound.",
+)
+@click.option(
     "--folds",
     type=click.IntRange(min=0),
     default=5,
@@ -247,8 +255,8 @@ def _model_errors():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
 def train(
-    codebook, examples, out, method, epochs, min_steps, folds, codebook_examples, threshold_beta,
-    group_by_length, context, seed, embedding_model,
+    codebook, examples, out, method, epochs, min_steps, token_budget, folds, codebook_examples,
+    threshold_beta, group_by_length, context, seed, embedding_model,
 ) -> None:  # fmt: skip
     """Train a classifier from coded examples into the model folder OUT.
 
@@ -273,6 +281,7 @@ def train(
         method=method,
         epochs=epochs,
         min_steps=min_steps,
+        token_budget=token_budget,
         folds=folds,
         codebook_examples=codebook_examples,
         threshold_beta=threshold_beta,
