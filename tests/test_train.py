@@ -253,6 +253,7 @@ def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Pat
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
         '{"text": "a", "codes": ["relating"]}\n{"text": "b", "codes": ["kindness"]}\nnot json\n'
+        '{"text": "c", "labels": ["relating"]}\n{"text": "d", "codes": null}\n'
     )
     result = invoke(
         "train", "--codebook", str(CODEBOOK), "--examples", str(bad), "--out", str(tmp_path / "m")
@@ -260,6 +261,12 @@ def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Pat
     assert result.exit_code == 1
     assert "line 2: codes not in codebook systems-leadership@1: ['kindness']" in result.output
     assert "line 3: not JSON" in result.output
+    # No "codes" is not "no code applies": a misnamed key would train a model that codes nothing
+    assert (
+        "line 4: needs \"codes\", a list of code ids ([] when none applies); keys: ['labels', 'text']"
+        in result.output
+    )
+    assert 'line 5: needs "codes"' in result.output and "found null" in result.output
     assert not (tmp_path / "m").exists()
 
 

@@ -54,12 +54,23 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
         if not isinstance(row, dict) or not str(row.get("text", "")).strip():
             problems.append(f'line {number}: needs a non-empty "text"')
             continue
-        codes = row.get("codes", [])
+        codes = row.get("codes")
         if isinstance(codes, str):
             codes = [codes]
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            # A missing key must not read as "no code applies": a file keyed "labels" would
+            # otherwise train a model that never codes anything.
+            found = f"found {json.dumps(codes)}" if "codes" in row else f"keys: {sorted(row)}"
+            problems.append(
+                f'line {number}: needs "codes", a list of code ids ([] when none applies); {found}'
+            )
+            continue
         unknown = sorted(set(codes) - known)
         if unknown:
-            problems.append(f"line {number}: codes not in codebook {codebook.ref}: {unknown}")
+            problems.append(
+                f"line {number}: codes not in codebook {codebook.ref}: {unknown} (add them to "
+                "the codebook or correct the line; [] marks a passage where no code applies)"
+            )
             continue
         if codebook.exclusive and len(codes) != 1:
             problems.append(
