@@ -69,11 +69,11 @@ def main() -> None:
             )  # fmt: skip
             print(f"budget {budget}: train took {time.monotonic() - started:.0f} s")
         model = open_classifier(folder)
-        tuned = model.config["fine_tuning"]
-        print(
-            f"budget {budget}: {tuned['steps']} steps, {tuned['epochs']} epochs, "
-            f"{tuned['tokens']:,} tokens; window_words {model.window_words}"
-        )
+        tuned = model.config.get("fine_tuning")  # None: trained before the budget existed
+        done = "all epochs"
+        if tuned:
+            done = f"{tuned['steps']} steps, {tuned['epochs']} epochs, {tuned['tokens']:,} tokens"
+        print(f"budget {budget}: {done}; window {model.window_words}")
         embed = functools.partial(embed_texts, model=model.encoder)
         dev, _ = load_examples(DEV, model.codebook)
         gold = label_matrix(dev, model.codebook.ids)

@@ -213,10 +213,11 @@ def _model_errors():
 @click.option(
     "--token-budget",
     type=click.IntRange(min=0),
-    default=1_000_000,
+    default=0,
     show_default=True,
-    help="fine-tune: stop once the encoder has read this many tokens, padding included (fewer "
-    "epochs for long or many passages: about 7-11 min on 2 cores). 0: no bound.",
+    help="fine-tune: stop once the encoder has read this many tokens, padding included: fewer "
+    "epochs, for long or many passages (1000000: about 10 min on 2 cores; some loss of "
+    "quality measured, see README). 0: no bound.",
 )
 @click.option(
     "--folds",

@@ -63,10 +63,12 @@ class TrainOptions:
     # examples, but 0.02-0.05 lower macro-F1 on the selection half of the development passages
     # (two seeds), so off unless time matters more.
     group_by_length: bool = False
-    # Fine-tuning stops once the encoder has read this many tokens (padding included), so long
-    # or many passages cost minutes, not hours: 3,000 passages of 185 tokens took 26 min for 4
-    # epochs on 2 cores. The shipped examples' 4 epochs read 0.92 million. 0: no bound.
-    token_budget: int = 1_000_000
+    # Fine-tuning stops once the encoder has read this many tokens (padding included): fewer
+    # epochs, so long or many passages take minutes instead of half an hour, at a cost
+    # (benchmarks/token_budget.py: 3,000 passages of ~150 words, 4 epochs in 25 min; a budget of
+    # 1,000,000 read 1.6 epochs in 10.5 min, held-out kappa 0.66 -> 0.49). 0: no bound. The
+    # shipped examples' 4 epochs read 0.92 million tokens.
+    token_budget: int = 0
     holdout: float = 0.2
     # The linear method calibrates on out-of-fold scores of all examples instead of a held-out
     # split (cheap for a linear head; every example both trains and calibrates).
@@ -256,8 +258,8 @@ def _fine_tune(
             log(f"  10 of {total} steps ({timing(10)})")
             if (time.monotonic() - started) / 10 * total > 15 * 60:
                 log(
-                    "  (faster: a lower --token-budget reads less; --group-by-length pads "
-                    "less; --method linear takes seconds)"
+                    "  (faster, at some cost: --token-budget 1000000 stops after about 10 min; "
+                    "--group-by-length pads less; --method linear takes seconds)"
                 )
     transformer.eval()
     st.save(str(out))
