@@ -223,8 +223,8 @@ def _fine_tune(
             return similarity.new_zeros(())
         return (-(positives * log_prob).sum(1)[has] / positives.sum(1)[has]).mean()
 
-    lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"]])
-    steps, per_epoch, read = _schedule(np.minimum(lengths, max_tokens), opts)
+    encoded = tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"]
+    steps, per_epoch, read = _schedule(np.array([len(ids) for ids in encoded]), opts)
     total, epochs = len(steps), -(-len(steps) // per_epoch)
     if total < len(read):
         log(
