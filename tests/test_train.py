@@ -270,6 +270,67 @@ def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Pat
     assert not (tmp_path / "m").exists()
 
 
+def test_votes_must_be_shares_of_codebook_codes(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"text": "a", "codes": ["relating"], "votes": {"relating": 0.75, "doing": 0.25}}\n'
+        '{"text": "b", "codes": [], "votes": {"feeling": 1.5}}\n'
+        '{"text": "c", "codes": [], "votes": ["feeling"]}\n'
+        '{"text": "d", "codes": [], "votes": {"kindness": 0.5}}\n'
+    )
+    result = invoke(
+        "train", "--codebook", str(CODEBOOK), "--examples", str(bad), "--out", str(tmp_path / "m")
+    )
+    assert result.exit_code == 1
+    assert "has 3 unusable line(s)" in result.output  # line 1 is fine
+    assert 'line 2: "votes" must map code ids to the share of coders' in result.output
+    assert 'line 3: "votes" must map' in result.output and 'found ["feeling"]' in result.output
+    assert "line 4: votes for codes not in codebook systems-leadership@1: ['kindness']" in (
+        result.output
+    )
+
+
+def test_votes_soften_the_targets_of_the_codes_they_name():
+    from narratives.examples import Example, target_matrix
+
+    rows = [
+        Example("a", ("relating",), votes=(("relating", 0.75), ("doing", 0.25))),
+        Example("b", ("feeling",)),
+    ]
+    assert target_matrix(rows, ["feeling", "relating", "doing"]).tolist() == [
+        [0.0, 0.75, 0.25],
+        [1.0, 0.0, 0.0],
+    ]
+
+
+def test_fine_tuning_learns_from_coders_votes(tmp_path: Path, small_examples: Path):
+    rows = [json.loads(line) for line in small_examples.read_text().splitlines()]
+    assert sum("votes" in r for r in rows) >= 10  # the shipped examples carry votes
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "votes"}) + "\n" for r in rows)
+    )
+    heads = {}
+    for name, examples in (("voted", small_examples), ("plain", plain)):
+        out = tmp_path / name
+        result = invoke(
+            "train", "--codebook", str(CODEBOOK), "--examples", str(examples), "--out", str(out),
+            "--epochs", "1", "--min-steps", "2",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        heads[name] = (out / "head.safetensors").read_bytes()
+        config = TrainedClassifier.load(out).config
+        if name == "voted":
+            assert "examples carry coders' votes: they soften the classification targets" in (
+                result.output
+            )
+            assert 0 < config["n_voted"] <= sum("votes" in r for r in rows)
+            assert "the share of coders who gave each code" in (out / "MODEL_CARD.md").read_text()
+        else:
+            assert config["n_voted"] == 0 and "votes" not in result.output
+    assert heads["voted"] != heads["plain"]  # same seed and split: only the targets differ
+
+
 def test_exclusive_examples_need_exactly_one_code(tmp_path: Path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "a", "codes": []}\n{"text": "b", "codes": ["money", "staff"]}\n')
@@ -418,8 +479,23 @@ def test_the_token_budget_cuts_fine_tuning_short(tmp_path: Path):
     result = invoke(
         "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
         str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--token-budget", "2000",
+        "--precision", "bf16",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "the token budget of 2,000 (--token-budget)" in result.output
     tuned = TrainedClassifier.load(out).config["fine_tuning"]
     assert tuned["steps"] < 150 and (tuned["tokens"] <= 2000 or tuned["steps"] == 1)
+    # bfloat16 matrix products: said, recorded in the config and on the card
+    assert "matrix products in bfloat16" in result.output
+    assert tuned["precision"] == "bf16"
+    assert "matrix products in bfloat16)" in (out / "MODEL_CARD.md").read_text()
+    assert TrainedClassifier.load(out).config["options"]["precision"] == "bf16"
+
+
+def test_precision_auto_follows_the_cpu():
+    import torch
+
+    from narratives.train import _bf16
+
+    assert _bf16("bf16") and not _bf16("fp32")
+    assert _bf16("auto") == bool(torch.cpu._is_amx_tile_supported())

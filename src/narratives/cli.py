@@ -220,6 +220,14 @@ def _model_errors():
     "quality measured, see README). 0: no bound.",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="fine-tune: matrix products in bfloat16 (bf16) or float32 (fp32); auto: bfloat16 where "
+    "the CPU has AMX (measured 1.3-1.4x faster, same quality within seed noise).",
+)
+@click.option(
     "--folds",
     type=click.IntRange(min=0),
     default=5,
@@ -256,8 +264,8 @@ def _model_errors():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
 def train(
-    codebook, examples, out, method, epochs, min_steps, token_budget, folds, codebook_examples,
-    threshold_beta, group_by_length, context, seed, embedding_model,
+    codebook, examples, out, method, epochs, min_steps, token_budget, precision, folds,
+    codebook_examples, threshold_beta, group_by_length, context, seed, embedding_model,
 ) -> None:  # fmt: skip
     """Train a classifier from coded examples into the model folder OUT.
 
@@ -270,7 +278,7 @@ def train(
     Example (the shipped default model):
       narratives train --codebook data/codebooks/systems-leadership.yaml \\
         --examples data/training/systems-leadership.jsonl --out models/systems-leadership \\
-        --threshold-beta 2 --seed 1
+        --threshold-beta 2 --seed 1 --precision fp32
     """
     from narratives.codebook import load_codebook
     from narratives.examples import load_examples
@@ -283,6 +291,7 @@ def train(
         epochs=epochs,
         min_steps=min_steps,
         token_budget=token_budget,
+        precision=precision,
         folds=folds,
         codebook_examples=codebook_examples,
         threshold_beta=threshold_beta,

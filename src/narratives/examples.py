@@ -1,6 +1,8 @@
 """Coded examples: JSON lines `{"text": ..., "codes": [...], "context": optional}`.
 
-`[]` means no code applies. `context` is the preceding turn (usually the question)."""
+`[]` means no code applies. `context` is the preceding turn (usually the question). Where
+several coders coded a passage, optional `"votes": {code: share}` gives the share of them who
+gave a code (0 to 1); a code it does not name counts 1 if in `codes`, else 0."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class Example:
     codes: tuple[str, ...]
     context: str = ""
     id: str = ""
+    votes: tuple[tuple[str, float], ...] = ()  # (code, share of coders who gave it)
 
 
 def jsonl_values(text: str, problems: list[str]) -> Iterator[tuple[int, object]]:
@@ -78,12 +81,28 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
                 f"{len(codes)}; for passages that fit none, add a code such as 'other')"
             )
             continue
+        votes = row.get("votes") or {}
+        if not isinstance(votes, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+            for v in votes.values()
+        ):
+            problems.append(
+                f'line {number}: "votes" must map code ids to the share of coders who gave '
+                f"them, from 0 to 1; found {json.dumps(votes)}"
+            )
+            continue
+        if unknown := sorted(set(votes) - known):
+            problems.append(
+                f"line {number}: votes for codes not in codebook {codebook.ref}: {unknown}"
+            )
+            continue
         examples.append(
             Example(
                 str(row["text"]),
                 tuple(codes),
                 str(row.get("context") or ""),
                 str(row.get("id", "")),
+                tuple((c, float(v)) for c, v in votes.items()),
             )
         )
     if problems:
@@ -100,3 +119,13 @@ def label_matrix(examples: list[Example], codes: list[str]) -> np.ndarray:
     return np.array([[c in e.codes for c in codes] for e in examples], dtype=bool).reshape(
         len(examples), len(codes)
     )
+
+
+def target_matrix(examples: list[Example], codes: list[str]) -> np.ndarray:
+    """(n examples, n codes) training targets in [0, 1]: the codes, softened by any votes."""
+    target = label_matrix(examples, codes).astype(np.float32)
+    column = {c: j for j, c in enumerate(codes)}
+    for i, example in enumerate(examples):
+        for code, share in example.votes:
+            target[i, column[code]] = share
+    return target

@@ -29,7 +29,7 @@ import numpy as np
 
 from narratives.codebook import Codebook, parse_codebook
 from narratives.embed import PACKAGED_ALIASES, embed_texts, load_encoder, resolve_model
-from narratives.examples import Example, label_matrix
+from narratives.examples import Example, label_matrix, target_matrix
 from narratives.metrics import exclusive_report, multilabel_report
 
 FORMAT = "narratives-classifier"
@@ -69,6 +69,12 @@ class TrainOptions:
     # 1,000,000 read 1.6 epochs in 10.5 min, held-out kappa 0.66 -> 0.49). 0: no bound. The
     # shipped examples' 4 epochs read 0.92 million tokens.
     token_budget: int = 0
+    # Fine-tuning's matrix products in bfloat16 (autocast; weights and losses stay float32):
+    # "auto" where the CPU multiplies bfloat16 natively (AMX), "fp32" never, "bf16" always.
+    # Measured on the shipped examples: `train` 261 s instead of 364 s; seeds 0 and 1 ranked
+    # the development passages as well (mean AUC 0.817 / 0.820 against 0.817 / 0.821) and
+    # scored 0.553 / 0.595 macro-F1 on their selection half against 0.554 / 0.591.
+    precision: str = "auto"
     holdout: float = 0.2
     # The linear method calibrates on out-of-fold scores of all examples instead of a held-out
     # split (cheap for a linear head; every example both trains and calibrates).
@@ -173,13 +179,39 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, exclusive: bool, seed: int):
     return weight, bias
 
 
+def _bf16(precision: str) -> bool:
+    """Whether fine-tuning runs its matrix products in bfloat16.
+
+    On a 2-core CPU with AMX a step took about half as long as in float32. Without AMX
+    bfloat16 is emulated and no faster, so "auto" keeps float32 there."""
+    if precision != "auto":
+        return precision == "bf16"
+    import torch
+
+    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence guarded
+    try:
+        return bool(has_amx and has_amx())
+    except RuntimeError:
+        return False
+
+
 def _fine_tune(
-    texts: list[str], y: np.ndarray, exclusive: bool, opts: TrainOptions, out: Path, log=print
+    texts: list[str],
+    y: np.ndarray,
+    exclusive: bool,
+    opts: TrainOptions,
+    out: Path,
+    log=print,
+    soft: np.ndarray | None = None,
 ):
-    """Fine-tune the encoder with a linear head; save the encoder to `out`, return the head."""
+    """Fine-tune the encoder with a linear head; save the encoder to `out`, return the head.
+
+    `soft` (multi-label only): the classification loss's targets in [0, 1] (coders' votes,
+    `examples.target_matrix`) instead of `y`; the contrastive loss keeps `y`."""
     import torch
 
     torch.manual_seed(opts.seed)
+    bf16 = _bf16(opts.precision)
     import copy
 
     # A private copy: the encoder cached for this process must stay the frozen one.
@@ -188,7 +220,8 @@ def _fine_tune(
     tokenizer, transformer = st.tokenizer, st[0].auto_model
     dim = st.get_embedding_dimension()
     head = torch.nn.Linear(dim, y.shape[1])
-    target = torch.tensor(y, dtype=torch.float32)
+    codes_given = torch.tensor(y, dtype=torch.float32)
+    target = codes_given if soft is None or exclusive else torch.tensor(soft, dtype=torch.float32)
     if exclusive:
         loss_fn = torch.nn.CrossEntropyLoss()
     else:
@@ -207,7 +240,8 @@ def _fine_tune(
         encoded = tokenizer(
             batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
         )
-        hidden = transformer(**encoded).last_hidden_state
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            hidden = transformer(**encoded).last_hidden_state.float()
         mask = encoded["attention_mask"].unsqueeze(-1).float()
         pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
         return pooled, head(pooled * scale)
@@ -234,6 +268,8 @@ def _fine_tune(
         )
     else:
         log(f"{epochs} epochs of {per_epoch} steps (batch {opts.batch_size})")
+    if bf16:
+        log("  matrix products in bfloat16 (--precision fp32 for float32 throughout)")
     started = time.monotonic()
 
     def timing(step: int) -> str:
@@ -250,7 +286,7 @@ def _fine_tune(
         gold = target[idx].argmax(1) if exclusive else target[idx]
         loss = loss_fn(logits, gold)
         if opts.contrastive > 0 and len(idx) > 1:
-            loss = loss + opts.contrastive * contrastive_loss(pooled, target[idx])
+            loss = loss + opts.contrastive * contrastive_loss(pooled, codes_given[idx])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -266,6 +302,8 @@ def _fine_tune(
     _halve_weights(out)
     weight = head.weight.detach().numpy() * scale
     done = {"steps": total, "epochs": round(total / per_epoch, 2), "tokens": int(read[total - 1])}
+    if bf16:
+        done["precision"] = "bf16"
     return weight.astype(np.float32), head.bias.detach().numpy().astype(np.float32), done
 
 
@@ -485,11 +523,21 @@ def train(
 
     train_texts = [texts[i] for i in train_idx] + seed_texts
     train_y = np.vstack([y[train_idx], seed_y])
+    voted = sum(bool(examples[i].votes) for i in train_idx)
+    soft = None
+    if voted and opts.method == "fine-tune" and not codebook.exclusive:
+        # Coders' votes soften the classification targets (measured on the shipped examples,
+        # seeds 0 and 1: selection half macro-F1 0.554 / 0.618 against 0.554 / 0.591, mean
+        # AUC 0.839 / 0.855 against 0.830 / 0.847; README, "Coders' votes").
+        soft = np.vstack([target_matrix([examples[i] for i in train_idx], codes), seed_y])
+        log(f"{voted} examples carry coders' votes: they soften the classification targets")
+    elif voted:
+        log(f'{voted} examples carry "votes": used by fine-tuning multi-label codebooks only')
     tuned = None
     if opts.method == "fine-tune":
         log(f"fine-tuning {opts.embedding_model} ...")
         weight, bias, tuned = _fine_tune(
-            train_texts, train_y, codebook.exclusive, opts, staging / "encoder", log
+            train_texts, train_y, codebook.exclusive, opts, staging / "encoder", log, soft
         )
         encoder_name = str(staging / "encoder")
         vectors = embed_texts(texts, encoder_name)
@@ -572,6 +620,7 @@ def train(
         "training_data_sha256": examples_sha256,
         "n_examples": len(examples),
         "n_train": int(len(train_idx)),
+        "n_voted": int(voted) if soft is not None else 0,  # trained on coders' votes
         "n_calibration": int(len(cal_idx)),
         "n_codebook_examples": len(seeds),
         "calibration": "out-of-fold" if cross_validate else "held-out",
@@ -649,6 +698,15 @@ def _calibration_words(config: dict) -> str:
     )
 
 
+def _votes_words(config: dict) -> str:
+    if not config.get("n_voted"):
+        return ""
+    return (
+        f"; for {config['n_voted']} of those trained on, the share of coders who gave each code "
+        "was the classification target (thresholds are chosen on the codes)"
+    )
+
+
 def _window_words_text(config: dict) -> str:
     if not config.get("window_words"):
         return "scored whole"
@@ -675,7 +733,8 @@ def model_card(config: dict, metrics: dict) -> str:
         if tuned := config.get("fine_tuning"):
             method += (
                 f"; {tuned['steps']} steps of {options['batch_size']} ({tuned['epochs']:g} "
-                f"epochs, {tuned['tokens']:,} tokens read)"
+                f"epochs, {tuned['tokens']:,} tokens read"
+                + (", matrix products in bfloat16)" if tuned.get("precision") == "bf16" else ")")
             )
     else:
         method = "logistic regression on frozen embeddings"
@@ -683,7 +742,7 @@ def model_card(config: dict, metrics: dict) -> str:
 
 - Codebook: {config["codebook"]["name"]} version {config["codebook"]["version"]} (sha256 {config["codebook"]["sha256"][:12]}...), {"exclusive" if config["exclusive"] else "multi-label"}, codes: {", ".join(config["codes"])}
 - Method: {config["method"]} ({method}), base encoder {config["embedding_model"]}
-- Training data: {config["n_examples"]} examples (sha256 {config["training_data_sha256"][:12]}...) and {config.get("n_codebook_examples", 0)} definitions and exemplars from the codebook; {_calibration_words(config)}
+- Training data: {config["n_examples"]} examples (sha256 {config["training_data_sha256"][:12]}...) and {config.get("n_codebook_examples", 0)} definitions and exemplars from the codebook; {_calibration_words(config)}{_votes_words(config)}
 - Thresholds (best F{config["options"]["threshold_beta"]:g} on the calibration examples): {", ".join(f"{k} {v:.2f}" for k, v in config["thresholds"].items())}; abstain band: log-odds within {config["abstain_band"]} of the threshold
 - Long passages: {_window_words_text(config)}
 - Preceding turn: {"its embedding is read beside the passage's" if config.get("context") else "not used"}
