@@ -192,7 +192,7 @@ def test_review_session_stores_each_decision(db: Path) -> None:
     out = result.output
     assert f"[1/4] {s1.code}: score {s1.score:.3f}, boundary {s1.threshold:.3f}" in out
     assert f"  {s1.citation}\n" in out
-    assert f"  {s1.speaker}: {' '.join(s1.text.split())}\n" in out
+    assert f"  {s1.speaker or '(no speaker)'}: {' '.join(s1.text.split())}\n" in out
     assert f"  {s1.code} = {' '.join(definition[s1.code].split())}\n" in out
     assert f"[4/4] {s4.code}: score {s4.score:.3f}" in out  # shown, then quit: not stored
     assert out.endswith("alice: 1 accepted, 1 rejected, 1 changed, 0 skipped.\n")
