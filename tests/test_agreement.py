@@ -303,3 +303,40 @@ def test_agreement_refusals(two_coders: Path, tmp_path: Path) -> None:
     missing = tmp_path / "none.duckdb"
     result = invoke(["agreement", "--coder-a", "a", "--coder-b", "b", "--db", str(missing)])
     assert result.output == f"Error: {missing} does not exist yet; run `narratives run` first\n"
+
+
+def test_export_training_pools_coders_with_votes_where_they_split(
+    two_coders: Path, passages: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "pooled.jsonl"
+    result = invoke(
+        ["export-training", "--coder", "ann", "--coder", "ben", "--out", str(out),
+         "--db", str(two_coders)]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = {row["id"]: row for row in map(json.loads, out.read_text().splitlines())}
+    assert set(lines) == set(passages[:10])  # ann's 11th passage: ben did not code it
+    for i, pid in enumerate(passages[:10]):
+        both = [c for c in ("doing", "relating") if A[c][i] and B[c][i]]
+        split = {c: 0.5 for c in ("doing", "relating") if A[c][i] != B[c][i]}
+        assert sorted(lines[pid]["codes"]) == both
+        assert lines[pid].get("votes", {}) == split
+    # They split on passages 0, 3, 4 and 5 (see A and B); 3, 4 and 5 keep no code.
+    assert result.output == (
+        f"Wrote 10 examples (3 with no code) to {out}\n"
+        '  decided in full by all of ann, ben; they split on 4, written with "votes"\n'
+    )
+    # What it wrote trains: fine-tuning reads the votes (the trainer checks them per line)
+    from narratives.codebook import load_codebook
+    from narratives.examples import load_examples
+    from narratives.settings import Settings
+
+    examples, _ = load_examples(out, load_codebook(Settings.from_env().codebook))
+    assert sum(bool(e.votes) for e in examples) == 4
+
+    alone = invoke(
+        ["export-training", "--coder", "ann", "--coder", "cat", "--out", str(tmp_path / "x"),
+         "--db", str(two_coders)]
+    )  # fmt: skip
+    assert alone.exit_code == 1
+    assert "coders ann, cat decided no passage in full in common" in alone.output

@@ -663,7 +663,12 @@ def agreement(coder_a, coder_b, code, fmt, db) -> None:
 
 
 @main.command("export-training")
-@click.option("--coder", required=True, help="Whose passages (decided in full) to export.")
+@click.option(
+    "--coder",
+    required=True,
+    multiple=True,
+    help="Whose passages (decided in full) to export; repeat it to pool several coders.",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 def export_training_command(coder, out, db) -> None:
@@ -674,6 +679,10 @@ def export_training_command(coder, out, db) -> None:
     train on it with the trainer's examples option. A passage is decided in full when the
     coder imported its coding, or took a review decision on every code; passages reviewed
     on some codes only are skipped (their other codes were not judged) and counted.
+
+    With --coder given more than once, the passages all of them decided in full: "codes" are
+    those more than half of them gave, and where they split, "votes" gives each code's share
+    of the coders, which fine-tuning learns from.
     """
     from narratives.human import HumanCodingError, export_training, partial_passages
     from narratives.query import reader_path
@@ -683,14 +692,20 @@ def export_training_command(coder, out, db) -> None:
     try:
         con = connect(reader_path(settings), read_only=True)
         try:
-            examples = export_training(con, coder, out)
-            partial = partial_passages(con, coder)
+            examples = export_training(con, list(coder), out)
+            partial = sorted({p for c in coder for p in partial_passages(con, c)})
         finally:
             con.close()
     except (HumanCodingError, StoreError) as e:
         raise UserError(str(e)) from e
     empty = sum(1 for e in examples if not e["codes"])
     click.echo(f"Wrote {len(examples)} examples ({empty} with no code) to {out}")
+    if len(coder) > 1:
+        split = sum(1 for e in examples if "votes" in e)
+        click.echo(
+            f"  decided in full by all of {', '.join(coder)}; they split on {split}, written "
+            'with "votes"'
+        )
     if partial:
         click.echo(
             f"  skipped {len(partial)} passages reviewed on some codes only (not decided in "

@@ -386,10 +386,43 @@ def partial_passages(con: duckdb.DuckDBPyConnection, coder: str) -> list[str]:
     return [row[0] for row in _coder_passages(con, coder) if not row[-1]]
 
 
-def export_training(con: duckdb.DuckDBPyConnection, coder: str, out: Path) -> list[dict]:
-    """Write the coder's training examples (passages decided in full) to `out` as JSON lines;
-    return them."""
-    examples = training_examples(con, coder)
+def pooled_training_examples(con: duckdb.DuckDBPyConnection, coders: list[str]) -> list[dict]:
+    """The passages every one of `coders` decided in full, as training examples in document
+    order: `codes` are those more than half of them gave, and where they split, `"votes"`
+    gives each split code's share of the coders (what `narratives train` learns from)."""
+    if len(coders) == 1:
+        return training_examples(con, coders[0])
+    if len(set(map(_coder, coders))) < len(coders):
+        raise HumanCodingError(f"a coder is named twice: {', '.join(coders)}")
+    each = [{e["id"]: e for e in training_examples(con, c)} for c in coders]
+    examples = []
+    for pid, first in each[0].items():  # document order
+        if not all(pid in decided for decided in each[1:]):
+            continue
+        given = [set(decided[pid]["codes"]) for decided in each]
+        share = {c: sum(c in g for g in given) / len(given) for c in sorted(set().union(*given))}
+        example = {"text": first["text"], "codes": [c for c, v in share.items() if v > 0.5]}
+        if votes := {c: round(v, 4) for c, v in share.items() if v < 1}:
+            example["votes"] = votes
+        if "context" in first:
+            example["context"] = first["context"]
+        example["id"] = pid
+        examples.append(example)
+    if not examples:
+        raise HumanCodingError(
+            f"coders {', '.join(coders)} decided no passage in full in common; export them one "
+            "at a time, or code the same passages"
+        )
+    return examples
+
+
+def export_training(
+    con: duckdb.DuckDBPyConnection, coder: str | list[str], out: Path
+) -> list[dict]:
+    """Write the training examples of one coder, or of several pooled
+    (`pooled_training_examples`), to `out` as JSON lines; return them."""
+    coders = [coder] if isinstance(coder, str) else list(coder)
+    examples = pooled_training_examples(con, coders)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
