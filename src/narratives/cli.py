@@ -693,7 +693,7 @@ def export_training_command(coder, out, db) -> None:
         con = connect(reader_path(settings), read_only=True)
         try:
             examples = export_training(con, list(coder), out)
-            partial = sorted({p for c in coder for p in partial_passages(con, c)})
+            partial = {p for c in coder for p in partial_passages(con, c)}
         finally:
             con.close()
     except (HumanCodingError, StoreError) as e:

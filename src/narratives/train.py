@@ -530,7 +530,7 @@ def train(
         # Coders' votes soften the classification targets (measured on the shipped examples,
         # seeds 0 and 1: selection half macro-F1 0.554 / 0.618 against 0.554 / 0.591, mean
         # AUC 0.839 / 0.855 against 0.830 / 0.847; README, "Coders' votes").
-        soft = np.vstack([target_matrix([examples[i] for i in train_idx], codes), seed_y])
+        soft = np.vstack([target_matrix(examples, codes)[train_idx], seed_y])
         log(f"{voted} examples carry coders' votes: they soften the classification targets")
     elif voted:
         log(f'{voted} examples carry "votes": used by fine-tuning multi-label codebooks only')
@@ -732,10 +732,10 @@ def model_card(config: dict, metrics: dict) -> str:
         if options.get("contrastive"):
             method += f" and a supervised contrastive loss (weight {options['contrastive']:g})"
         if tuned := config.get("fine_tuning"):
+            bf16 = ", matrix products in bfloat16" if tuned.get("precision") == "bf16" else ""
             method += (
                 f"; {tuned['steps']} steps of {options['batch_size']} ({tuned['epochs']:g} "
-                f"epochs, {tuned['tokens']:,} tokens read"
-                + (", matrix products in bfloat16)" if tuned.get("precision") == "bf16" else ")")
+                f"epochs, {tuned['tokens']:,} tokens read{bf16})"
             )
     else:
         method = "logistic regression on frozen embeddings"
