@@ -1,7 +1,7 @@
 """How well `narratives train` learns from a team's own coded passages: repeated k-fold.
 
     python benchmarks/method_cv.py --method linear --repeats 5
-    python benchmarks/method_cv.py --method fine-tune --repeats 1
+    python benchmarks/method_cv.py --method fine-tune --repeats 1 [--head free]
     python benchmarks/method_cv.py --method linear --embedding-model models/systems-leadership/encoder
 
 The shipped model is trained on passages written for this project; a team will instead train
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5, help="linear: calibration folds")
     parser.add_argument("--min-steps", type=int, default=150)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--head", default="definitions", choices=["definitions", "free"])
     parser.add_argument("--no-codebook-examples", action="store_true")
     parser.add_argument(
         "--embedding-model",
@@ -68,6 +69,7 @@ def main() -> None:
         folds=args.folds,
         min_steps=args.min_steps,
         epochs=args.epochs,
+        head=args.head,
         codebook_examples=not args.no_codebook_examples,
         embedding_model=args.embedding_model,
     )

@@ -331,6 +331,48 @@ def test_fine_tuning_learns_from_coders_votes(tmp_path: Path, small_examples: Pa
     assert heads["voted"] != heads["plain"]  # same seed and split: only the targets differ
 
 
+def _alignment(model: TrainedClassifier):
+    """Cosine of each code's head weights to its description embedded by the model's encoder."""
+    import numpy as np
+
+    described = embed_texts([c.description() for c in model.codebook.codes], model.encoder)
+    weight = model.weight / np.linalg.norm(model.weight, axis=1, keepdims=True)
+    return (weight * described).sum(axis=1)
+
+
+def test_the_definitions_head_scores_by_similarity_to_each_code_description(tmp_path: Path):
+    heads = {}
+    for head in ("definitions", "free"):
+        out = tmp_path / head
+        result = invoke(
+            "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+            str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--epochs", "1",
+            "--min-steps", "4", "--head", head,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        heads[head] = model = TrainedClassifier.load(out)
+        assert model.config["options"]["head"] == head
+    by_definition = heads["definitions"]
+    # Each code's weights are its description's embedding (the encoder is stored in half
+    # precision, hence not exactly 1) times one learnt scale.
+    assert _alignment(by_definition).min() > 0.999
+    import numpy as np
+
+    norms = np.linalg.norm(by_definition.weight, axis=1)
+    assert np.allclose(norms, norms[0], rtol=1e-3) and norms[0] > 5
+    assert "similarity to the code's embedded description" in (
+        (tmp_path / "definitions/MODEL_CARD.md").read_text()
+    )
+    assert _alignment(heads["free"]).max() < 0.9  # learnt from scratch
+    assert "embedded description" not in (tmp_path / "free/MODEL_CARD.md").read_text()
+    result = invoke(
+        "evaluate", "--model", str(tmp_path / "definitions"), "--examples",
+        str(EXCLUSIVE / "test.jsonl"), "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"] >= 0.66
+
+
 def test_exclusive_examples_need_exactly_one_code(tmp_path: Path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "a", "codes": []}\n{"text": "b", "codes": ["money", "staff"]}\n')

@@ -220,6 +220,15 @@ def _model_errors():
     "quality measured, see README). 0: no bound.",
 )
 @click.option(
+    "--head",
+    type=click.Choice(["definitions", "free"]),
+    default="definitions",
+    show_default=True,
+    help="fine-tune: score each code by a passage's similarity to the code's description "
+    "(label, definition, include), embedded by the encoder as it learns (definitions), or by "
+    "a layer learnt from scratch (free). definitions ranked unseen passages better (README).",
+)
+@click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
@@ -264,7 +273,7 @@ def _model_errors():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
 def train(
-    codebook, examples, out, method, epochs, min_steps, token_budget, precision, folds,
+    codebook, examples, out, method, epochs, min_steps, token_budget, head, precision, folds,
     codebook_examples, threshold_beta, group_by_length, context, seed, embedding_model,
 ) -> None:  # fmt: skip
     """Train a classifier from coded examples into the model folder OUT.
@@ -291,6 +300,7 @@ def train(
         epochs=epochs,
         min_steps=min_steps,
         token_budget=token_budget,
+        head=head,
         precision=precision,
         folds=folds,
         codebook_examples=codebook_examples,

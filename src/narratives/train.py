@@ -19,6 +19,7 @@ Nothing in it executes code when loaded.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -59,6 +60,15 @@ class TrainOptions:
     contrastive: float = 0.5
     temperature: float = 0.1
     learning_rate: float = 4e-5
+    # How fine-tuning scores a passage per code. "definitions": by its cosine similarity to
+    # the code's description (label, definition, what counts) embedded by the same encoder as
+    # it trains, times a learnt scale, plus a learnt offset, so the encoder learns to place
+    # passages near what their codes mean (measured on the unseen development passages, three
+    # seeds: mean AUC 0.839-0.855 against 0.808-0.824 for six seeds of the free head; macro-F1
+    # about level, as thresholds set on written examples limit it; README, "The codes'
+    # definitions as the head").
+    # "free": a linear layer learnt from scratch (models before it).
+    head: str = "definitions"
     # Batches of passages of similar length (`_batches`): 1.75x faster on the shipped
     # examples, but 0.02-0.05 lower macro-F1 on the selection half of the development passages
     # (two seeds), so off unless time matters more.
@@ -204,11 +214,18 @@ def _fine_tune(
     out: Path,
     log=print,
     soft: np.ndarray | None = None,
+    descriptions: list[str] | None = None,
 ):
-    """Fine-tune the encoder with a linear head; save the encoder to `out`, return the head.
+    """Fine-tune the encoder with a head; save the encoder to `out`, return the head as a
+    linear layer on the saved encoder's unit vectors.
 
     `soft` (multi-label only): the classification loss's targets in [0, 1] (coders' votes,
-    `examples.target_matrix`) instead of `y`; the contrastive loss keeps `y`."""
+    `examples.target_matrix`) instead of `y`; the contrastive loss keeps `y`.
+    `descriptions` (one per code): with `opts.head == "definitions"`, a code's logit is a
+    learnt scale times the passage's cosine similarity to its embedded description, plus a
+    learnt offset; the descriptions are embedded at every step, so the encoder moves passages
+    and the codes' meanings together. Afterwards the head's weights are the descriptions'
+    final embeddings times the scale: the model folder looks as a free head's does."""
     import torch
 
     torch.manual_seed(opts.seed)
@@ -221,6 +238,10 @@ def _fine_tune(
     tokenizer, transformer = st.tokenizer, st[0].auto_model
     dim = st.get_embedding_dimension()
     head = torch.nn.Linear(dim, y.shape[1])
+    by_definition = opts.head == "definitions"
+    if by_definition and (descriptions is None or len(descriptions) != y.shape[1]):
+        raise ModelError("--head definitions needs one description per code")
+    log_scale = torch.nn.Parameter(torch.tensor(math.log(20.0)))
     codes_given = torch.tensor(y, dtype=torch.float32)
     target = codes_given if soft is None or exclusive else torch.tensor(soft, dtype=torch.float32)
     if exclusive:
@@ -228,24 +249,45 @@ def _fine_tune(
     else:
         share = target.mean(0).clamp(min=1e-3, max=1 - 1e-3)
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=((1 - share) / share).clamp(max=5.0))
+    if by_definition:
+        # The offset learns faster (it starts far from where it ends); the unused weights of
+        # `head` stay out of the optimiser.
+        head_groups = [{"params": [head.bias], "lr": 2e-2}, {"params": [log_scale], "lr": 2e-3}]
+    else:
+        head_groups = [{"params": head.parameters(), "lr": 2e-3}]
     optimiser = torch.optim.AdamW(
-        [
-            {"params": transformer.parameters(), "lr": opts.learning_rate},
-            {"params": head.parameters(), "lr": 2e-3},
-        ],
+        [{"params": transformer.parameters(), "lr": opts.learning_rate}, *head_groups],
         weight_decay=0.01,
     )
     scale = 10.0  # unit vectors times 10: logits in a useful range from the start
 
-    def forward(batch: list[str]):
+    def embed(batch: list[str]):
+        """Unit vectors, mean-pooled as sentence-transformers pools them."""
         encoded = tokenizer(
             batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
         )
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             hidden = transformer(**encoded).last_hidden_state.float()
         mask = encoded["attention_mask"].unsqueeze(-1).float()
-        pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+
+    def forward(batch: list[str]):
+        pooled = embed(batch)
+        if by_definition:
+            return pooled, log_scale.exp() * pooled @ embed(descriptions).T + head.bias
         return pooled, head(pooled * scale)
+
+    if by_definition:
+        # Each offset starts at minus the scaled mean similarity of (up to 256) examples to
+        # the code's description, so training starts near "no code" rather than "every code".
+        transformer.eval()
+        with torch.no_grad():
+            sample = [texts[i] for i in range(0, len(texts), max(1, len(texts) // 256))]
+            similarity = (
+                torch.cat([embed(sample[k : k + 64]) for k in range(0, len(sample), 64)])
+                @ embed(descriptions).T
+            )
+            head.bias.copy_(-log_scale.exp() * similarity.mean(0))
 
     def contrastive_loss(pooled, labels):
         """Supervised contrastive loss: each passage's positives are those sharing a code."""
@@ -299,9 +341,14 @@ def _fine_tune(
                     "--group-by-length pads less; --method linear takes seconds)"
                 )
     transformer.eval()
+    if by_definition:
+        with torch.no_grad():
+            weight = (log_scale.exp() * embed(descriptions)).numpy()
+        log(f"  scale of the similarity to each definition: {math.exp(log_scale.item()):.1f}")
+    else:
+        weight = head.weight.detach().numpy() * scale
     st.save(str(out))
     _halve_weights(out)
-    weight = head.weight.detach().numpy() * scale
     done = {"steps": total, "epochs": round(total / per_epoch, 2), "tokens": int(read[total - 1])}
     if bf16:
         done["precision"] = "bf16"
@@ -492,6 +539,8 @@ def train(
 
     if opts.method not in ("fine-tune", "linear"):
         raise ModelError(f"unknown method '{opts.method}': use fine-tune or linear")
+    if opts.head not in ("definitions", "free"):
+        raise ModelError(f"unknown head '{opts.head}': use definitions or free")
     if opts.context and opts.method != "linear":
         raise ModelError("--context is built for --method linear only (add --method linear)")
     if opts.context and not any(e.context for e in examples):
@@ -538,7 +587,14 @@ def train(
     if opts.method == "fine-tune":
         log(f"fine-tuning {opts.embedding_model} ...")
         weight, bias, tuned = _fine_tune(
-            train_texts, train_y, codebook.exclusive, opts, staging / "encoder", log, soft
+            train_texts,
+            train_y,
+            codebook.exclusive,
+            opts,
+            staging / "encoder",
+            log,
+            soft,
+            [code.description() for code in codebook.codes],
         )
         encoder_name = str(staging / "encoder")
         vectors = embed_texts(texts, encoder_name)
@@ -729,6 +785,10 @@ def model_card(config: dict, metrics: dict) -> str:
     options = config["options"]
     if config["method"] == "fine-tune":
         method = "encoder fine-tuned with a classification head"
+        if options.get("head", "free") == "definitions":
+            method += (
+                " scoring each code by a passage's similarity to the code's embedded description"
+            )
         if options.get("contrastive"):
             method += f" and a supervised contrastive loss (weight {options['contrastive']:g})"
         if tuned := config.get("fine_tuning"):
