@@ -360,7 +360,7 @@ def test_the_definitions_head_scores_by_similarity_to_each_code_description(tmp_
 
     norms = np.linalg.norm(by_definition.weight, axis=1)
     assert np.allclose(norms, norms[0], rtol=1e-3) and norms[0] > 5
-    assert "similarity to the code's embedded description" in (
+    assert "similarity to its embedded description" in (
         (tmp_path / "definitions/MODEL_CARD.md").read_text()
     )
     assert _alignment(heads["free"]).max() < 0.9  # learnt from scratch

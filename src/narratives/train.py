@@ -786,9 +786,7 @@ def model_card(config: dict, metrics: dict) -> str:
     if config["method"] == "fine-tune":
         method = "encoder fine-tuned with a classification head"
         if options.get("head", "free") == "definitions":
-            method += (
-                " scoring each code by a passage's similarity to the code's embedded description"
-            )
+            method += " (each code scored by a passage's similarity to its embedded description)"
         if options.get("contrastive"):
             method += f" and a supervised contrastive loss (weight {options['contrastive']:g})"
         if tuned := config.get("fine_tuning"):
