@@ -279,7 +279,7 @@ def train(
     """Train a classifier from coded examples into the model folder OUT.
 
     --method linear takes seconds and is a quick first look; fine-tuning (the default) takes
-    minutes and learned more on every measured set but one (README, "Training on your own
+    minutes and learned more on every measured set (README, "Training on your own
     coders' passages"). For the six dimensions, --method linear --embedding-model
     models/systems-leadership/encoder starts from the shipped encoder.
 
