@@ -261,12 +261,12 @@ def _fine_tune(
     )
     scale = 10.0  # unit vectors times 10: logits in a useful range from the start
 
-    def embed(batch: list[str]):
+    def embed(batch: list[str], low_precision: bool = bf16):
         """Unit vectors, mean-pooled as sentence-transformers pools them."""
         encoded = tokenizer(
             batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
         )
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
             hidden = transformer(**encoded).last_hidden_state.float()
         mask = encoded["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
@@ -343,7 +343,8 @@ def _fine_tune(
     transformer.eval()
     if by_definition:
         with torch.no_grad():
-            weight = (log_scale.exp() * embed(descriptions)).numpy()
+            # In float32, as passages are embedded when the model codes them.
+            weight = (log_scale.exp() * embed(descriptions, low_precision=False)).numpy()
         log(f"  scale of the similarity to each definition: {math.exp(log_scale.item()):.1f}")
     else:
         weight = head.weight.detach().numpy() * scale
