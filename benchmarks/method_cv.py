@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--method", default="linear", choices=["linear", "fine-tune"])
     parser.add_argument("--k", type=int, default=4, help="folds of the benchmark")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--first-repeat", type=int, default=0, help="fold assignment to start at")
     parser.add_argument("--threshold-beta", type=float, default=1.0)
     parser.add_argument("--folds", type=int, default=5, help="linear: calibration folds")
     parser.add_argument("--min-steps", type=int, default=150)
@@ -77,7 +78,7 @@ def main() -> None:
     gold = label_matrix(examples, codes)
     work = Path(tempfile.mkdtemp(prefix="narratives-cv-"))
     reports, started = [], time.perf_counter()
-    for repeat in range(args.repeats):
+    for repeat in range(args.first_repeat, args.first_repeat + args.repeats):
         fold = fold_assignment(len(examples), args.k, repeat)
         pred = np.zeros_like(gold)
         for f in range(args.k):

@@ -279,8 +279,8 @@ def train(
     """Train a classifier from coded examples into the model folder OUT.
 
     --method linear takes seconds and is a quick first look; fine-tuning (the default) takes
-    minutes and learned more on every measured set (README, "Training on your own
-    coders' passages"). For the six dimensions, --method linear --embedding-model
+    minutes and learned more on every measured set but one, where it was level (README,
+    "Training on your own coders' passages"). For the six dimensions, --method linear --embedding-model
     models/systems-leadership/encoder starts from the shipped encoder.
 
     \b
