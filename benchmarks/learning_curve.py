@@ -1,6 +1,7 @@
 """Learning curve of both training methods on the project's written examples.
 
     python benchmarks/learning_curve.py [--sizes 90 300 1100] [--examples FILE]
+        [--methods linear fine-tune] [--own-calibration N] [--also ../shared/data/dev_passages.jsonl]
 
 Holds out 339 of the examples (default data/training/systems-leadership.jsonl; a fixed
 shuffle), trains `linear` and `fine-tune` (default options) on the first N of the rest, and
@@ -30,6 +31,11 @@ def main() -> None:
         default=str(ROOT / "data/training/systems-leadership.jsonl"),
         help="coded examples (the README's table used its first 1,439 lines: `head -1439`)",
     )
+    parser.add_argument("--methods", nargs="+", default=["linear", "fine-tune"])
+    parser.add_argument(
+        "--own-calibration", type=int, default=50, help="0: every code calibrated alone (before)"
+    )
+    parser.add_argument("--also", help="more coded passages to code with each model")
     args = parser.parse_args()
 
     from narratives.codebook import load_codebook
@@ -43,10 +49,13 @@ def main() -> None:
     order = np.random.RandomState(7).permutation(len(examples))
     held = [examples[i] for i in order[: args.held_out]]
     pool = [examples[i] for i in order[args.held_out :]]
-    gold = label_matrix(held, codebook.ids)
+    tests = {"held-out": (held, label_matrix(held, codebook.ids))}
+    if args.also:
+        also, _ = load_examples(Path(args.also), codebook)
+        tests[Path(args.also).stem] = (also, label_matrix(also, codebook.ids))
     work = Path(tempfile.mkdtemp(prefix="narratives-curve-"))
     for n in args.sizes:
-        for method in ("linear", "fine-tune"):
+        for method in args.methods:
             started = time.perf_counter()
             folder = work / f"{method}-{n}"
             train(
@@ -54,17 +63,18 @@ def main() -> None:
                 pool[:n],
                 "0" * 64,
                 folder,
-                TrainOptions(method=method),
+                TrainOptions(method=method, own_calibration=args.own_calibration),
                 log=lambda _: None,
             )
             model = TrainedClassifier.load(folder)
-            pred = model.decide(_scores(model, [e.text for e in held]))
-            r = multilabel_report(gold, pred, codebook.ids)
-            print(
-                f"{n:>5} examples  {method:<9}  macro-F1 {r['macro_f1']:.3f}  "
-                f"kappa {r['mean_kappa']:.3f}  [{time.perf_counter() - started:.0f} s]",
-                flush=True,
-            )
+            for name, (passages, gold) in tests.items():
+                pred = model.decide(_scores(model, [e.text for e in passages]))
+                r = multilabel_report(gold, pred, codebook.ids)
+                print(
+                    f"{n:>5} examples  {method:<9}  {name}: macro-F1 {r['macro_f1']:.3f}  "
+                    f"kappa {r['mean_kappa']:.3f}  [{time.perf_counter() - started:.0f} s]",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--first-repeat", type=int, default=0, help="fold assignment to start at")
     parser.add_argument("--threshold-beta", type=float, default=1.0)
+    parser.add_argument(
+        "--own-calibration", type=int, default=50, help="0: every code calibrated alone (before)"
+    )
     parser.add_argument("--folds", type=int, default=5, help="linear: calibration folds")
     parser.add_argument("--min-steps", type=int, default=150)
     parser.add_argument("--epochs", type=int, default=4)
@@ -67,6 +70,7 @@ def main() -> None:
     opts = TrainOptions(
         method=args.method,
         threshold_beta=args.threshold_beta,
+        own_calibration=args.own_calibration,
         folds=args.folds,
         min_steps=args.min_steps,
         epochs=args.epochs,

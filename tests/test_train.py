@@ -69,6 +69,56 @@ def test_model_folder_holds_no_pickles_and_records_its_provenance(
     assert "# Model card: linear@" in (linear_model / "MODEL_CARD.md").read_text()
 
 
+def test_codes_with_few_calibration_examples_share_one_calibration(
+    linear_model: Path, small_examples, tmp_path: Path
+):
+    """With 120 examples no code has 50 with it and 50 without, so all are calibrated together:
+    one slope, offset and threshold, which the config and the card name."""
+    from collections import Counter
+
+    rows = [json.loads(line) for line in small_examples.read_text().splitlines()]
+    with_code = Counter(c for r in rows for c in r["codes"])
+    few = {c for c in DIMENSIONS if min(with_code[c], len(rows) - with_code[c]) < 50}
+    model = TrainedClassifier.load(linear_model)
+    assert set(model.config["pooled_calibration"]) == few == DIMENSIONS
+    assert len(set(model.slope.tolist())) == len(set(model.offset.tolist())) == 1
+    assert len(set(model.thresholds.tolist())) == 1
+    assert "calibrated together, on all codes' scores, with one threshold" in (
+        (linear_model / "MODEL_CARD.md").read_text()
+    )
+    alone = tmp_path / "alone"
+    result = invoke(
+        "train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+        "--out", str(alone), "--method", "linear", "--own-calibration", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = TrainedClassifier.load(alone)
+    assert model.config["pooled_calibration"] == []
+    assert len(set(model.slope.tolist())) == 6
+    assert "calibrated together" not in (alone / "MODEL_CARD.md").read_text()
+
+
+def test_a_code_is_calibrated_alone_only_with_enough_examples_either_side():
+    import numpy as np
+
+    from narratives.train import _calibrate
+
+    rng = np.random.RandomState(0)
+    gold = np.zeros((200, 3), bool)
+    gold[:80, 0] = True  # 80 with, 120 without: calibrated alone
+    gold[:4, 1] = True  # 4 with: shares
+    gold[:190, 2] = True  # 10 without: shares
+    z = rng.normal(size=(200, 3)) + 3.0 * gold  # each code's logits separate its examples
+    z[:, 0] *= 4.0  # a scale of its own, which its own fit undoes
+    slope, offset, thresholds, pooled = _calibrate(z, gold, 1.0, 50)
+    assert pooled.tolist() == [False, True, True]
+    assert slope[1] == slope[2] and offset[1] == offset[2] and thresholds[1] == thresholds[2]
+    assert 0 < slope[0] < slope[1]  # the scaled-up code's own fit is flatter
+    alone = _calibrate(z, gold, 1.0, 0)
+    assert not alone[3].any() and alone[0][1] != alone[0][2]
+    np.testing.assert_array_equal(alone[0][0], slope[0])  # a code alone is fitted as before
+
+
 def test_evaluate_json_has_the_documented_keys(linear_model: Path):
     result = invoke(
         "evaluate", "--model", str(linear_model), "--examples",
