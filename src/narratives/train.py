@@ -442,12 +442,12 @@ def _calibrate(
     pooled = np.minimum(gold.sum(0), (~gold).sum(0)) < own
     if pooled.any():
         a, b = _platt(z.ravel(), gold.ravel())
-        prob = 1 / (1 + np.exp(-(a * z + b)))
+        prob = _sigmoid(a * z + b)
         slope[pooled], offset[pooled] = a, b
         thresholds[pooled] = _best_threshold(prob.ravel(), gold.ravel(), beta)
     for j in np.flatnonzero(~pooled):
         slope[j], offset[j] = _platt(z[:, j], gold[:, j])
-        prob = 1 / (1 + np.exp(-(slope[j] * z[:, j] + offset[j])))
+        prob = _sigmoid(slope[j] * z[:, j] + offset[j])
         thresholds[j] = _best_threshold(prob, gold[:, j], beta)
     return slope, offset, thresholds, pooled
 
@@ -467,6 +467,13 @@ def _best_threshold(prob: np.ndarray, gold: np.ndarray, beta: float = 1.0) -> fl
         if score > best_score + 1e-9:
             best, best_score = float(t), score
     return round(best, 3)
+
+
+def _sigmoid(x) -> np.ndarray:
+    """Without overflow warnings for very negative logits (a code never seen scores -30,
+    which a steep calibration makes far more negative)."""
+    x = np.asarray(x)
+    return np.exp(-np.logaddexp(0.0, -x.astype(np.float64))).astype(x.dtype)
 
 
 def _logit(p) -> np.ndarray:
@@ -549,7 +556,7 @@ class TrainedClassifier:
     def scores_from_logits(self, z: np.ndarray) -> np.ndarray:
         if self.codebook.exclusive:
             return _softmax(z)
-        return 1.0 / (1.0 + np.exp(-(self.slope * z + self.offset)))
+        return _sigmoid(self.slope * z + self.offset)
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
         if self.codebook.exclusive:
