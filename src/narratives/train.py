@@ -100,7 +100,7 @@ class TrainOptions:
     # A code gets a calibration (Platt slope and offset) and a threshold of its own when at
     # least this many calibration examples have it and as many do not; codes with fewer share
     # one, fitted on all codes' calibration scores together (`_calibrate`). Fitted alone on a
-    # few, they swung wildly (a 20% hold-out of 90 passages has 1-6 of a code: slopes 0.02 to
+    # few, they swung wildly (a 20% hold-out of 90 passages has 1-8 of a code: slopes 0.02 to
     # 5.6, once below 0). Measured with F1 thresholds, fine-tuning gained on every set: 90
     # real passages (benchmarks/method_cv.py, macro-F1 0.473 -> 0.516) and 200-800 written
     # ones, scored on held-out written and on the development passages (+0.01 to +0.05);
