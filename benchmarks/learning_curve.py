@@ -2,6 +2,7 @@
 
     python benchmarks/learning_curve.py [--sizes 90 300 1100] [--examples FILE]
         [--methods linear fine-tune] [--own-calibration N] [--also ../shared/data/dev_passages.jsonl]
+        [--head free]
 
 Holds out 339 of the examples (default data/training/systems-leadership.jsonl; a fixed
 shuffle), trains `linear` and `fine-tune` (default options) on the first N of the rest, and
@@ -36,6 +37,7 @@ def main() -> None:
         "--own-calibration", type=int, default=50, help="0: every code calibrated alone (before)"
     )
     parser.add_argument("--also", help="more coded passages to code with each model")
+    parser.add_argument("--head", default="definitions", choices=["definitions", "free"])
     args = parser.parse_args()
 
     from narratives.codebook import load_codebook
@@ -63,7 +65,7 @@ def main() -> None:
                 pool[:n],
                 "0" * 64,
                 folder,
-                TrainOptions(method=method, own_calibration=args.own_calibration),
+                TrainOptions(method=method, own_calibration=args.own_calibration, head=args.head),
                 log=lambda _: None,
             )
             model = TrainedClassifier.load(folder)

@@ -1,6 +1,6 @@
 """How well `narratives train` learns from a team's own coded passages: repeated k-fold.
 
-    python benchmarks/method_cv.py --method linear --repeats 5
+    python benchmarks/method_cv.py --method linear --repeats 5 [--head free]
     python benchmarks/method_cv.py --method fine-tune --repeats 1 [--head free]
     python benchmarks/method_cv.py --method linear --embedding-model models/systems-leadership/encoder
 
@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=150)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--head", default="definitions", choices=["definitions", "free"])
+    parser.add_argument(
+        "--definitions-weight", type=float, default=3.0, help="linear, --head definitions"
+    )
     parser.add_argument("--no-codebook-examples", action="store_true")
     parser.add_argument(
         "--embedding-model",
@@ -75,6 +78,7 @@ def main() -> None:
         min_steps=args.min_steps,
         epochs=args.epochs,
         head=args.head,
+        definitions_weight=args.definitions_weight,
         codebook_examples=not args.no_codebook_examples,
         embedding_model=args.embedding_model,
     )

@@ -119,6 +119,73 @@ def test_a_code_is_calibrated_alone_only_with_enough_examples_either_side():
     assert slope[0] == np.float32(_platt(z[:, 0], gold[:, 0])[0])  # a code alone: as before
 
 
+def test_linear_heads_lean_on_the_codes_descriptions(
+    linear_model: Path, small_examples, tmp_path: Path
+):
+    """By default (--head definitions) each code's linear head also reads the passage's
+    similarity to the code's description: its weights point nearer the description than a
+    free head's; weight 0 is the free head."""
+    import numpy as np
+
+    from narratives.codebook import load_codebook
+
+    described = embed_texts(
+        [c.description() for c in load_codebook(CODEBOOK).codes], "all-MiniLM-L6-v2"
+    )
+    heads = {}
+    for name, flags in {
+        "free": ["--head", "free"], "zero": ["--definitions-weight", "0"]
+    }.items():  # fmt: skip
+        result = invoke(
+            "train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+            "--out", str(tmp_path / name), "--method", "linear", *flags,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        heads[name] = TrainedClassifier.load(tmp_path / name).weight
+    leaning = TrainedClassifier.load(linear_model)
+    assert leaning.config["options"]["head"] == "definitions"
+    assert leaning.config["options"]["definitions_weight"] == 3.0
+
+    def cosine(w):
+        return (
+            np.sum(w * described, 1) / np.linalg.norm(w, axis=1) / np.linalg.norm(described, axis=1)
+        )
+
+    assert (cosine(leaning.weight) > cosine(heads["free"]) + 0.05).all()
+    np.testing.assert_allclose(heads["zero"], heads["free"], atol=1e-6)
+    card = (linear_model / "MODEL_CARD.md").read_text()
+    assert "similarity to the code's embedded description (weight 3)" in card
+    assert "embedded description" not in (tmp_path / "free" / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_linear_head_with_descriptions_folds_into_one_weight_matrix(exclusive: bool):
+    """The similarity features' coefficients are folded back into the weights: the stored
+    head scores exactly as the logistic regression on the widened features did."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from narratives.train import _fit_linear
+
+    rng = np.random.RandomState(1)
+    x = rng.normal(size=(90, 8)).astype(np.float32)
+    anchors = 3.0 * rng.normal(size=(3, 8)).astype(np.float32)
+    y = np.eye(3, dtype=bool)[np.argmax(x @ anchors.T + rng.normal(size=(90, 3)), 1)]
+    if not exclusive:
+        y[:30, 2] = True  # a second code on some
+    weight, bias = _fit_linear(x, y, exclusive, 0, anchors)
+    widened = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced", random_state=0)
+    if exclusive:
+        widened.fit(np.hstack([x, x @ anchors.T]), y.argmax(1))
+        expected = widened.decision_function(np.hstack([x, x @ anchors.T]))
+        np.testing.assert_allclose(x @ weight.T + bias, expected, rtol=1e-4, atol=1e-4)
+        return
+    for j in range(3):
+        features = np.hstack([x, (x @ anchors[j])[:, None]])
+        expected = widened.fit(features, y[:, j]).decision_function(features)
+        np.testing.assert_allclose(x @ weight[j] + bias[j], expected, rtol=1e-4, atol=1e-4)
+
+
 def test_evaluate_json_has_the_documented_keys(linear_model: Path):
     result = invoke(
         "evaluate", "--model", str(linear_model), "--examples",

@@ -226,7 +226,17 @@ def _model_errors():
     show_default=True,
     help="fine-tune: score each code by a passage's similarity to the code's description "
     "(label, definition, include), embedded by the encoder as it learns (definitions), or by "
-    "a layer learnt from scratch (free). definitions ranked unseen passages better (README).",
+    "a layer learnt from scratch (free). linear: give each code's head the passage's "
+    "similarity to its description as one more feature (definitions), or not (free). "
+    "definitions coded unseen real passages better with both methods (README).",
+)
+@click.option(
+    "--definitions-weight",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="linear, --head definitions: how cheaply a code's head may lean on the similarity to "
+    "its description (0: not at all, as --head free; 10 measured too much).",
 )
 @click.option(
     "--precision",
@@ -282,9 +292,9 @@ def _model_errors():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
 def train(
-    codebook, examples, out, method, epochs, min_steps, token_budget, head, precision, folds,
-    codebook_examples, threshold_beta, own_calibration, group_by_length, context, seed,
-    embedding_model,
+    codebook, examples, out, method, epochs, min_steps, token_budget, head, definitions_weight,
+    precision, folds, codebook_examples, threshold_beta, own_calibration, group_by_length,
+    context, seed, embedding_model,
 ) -> None:  # fmt: skip
     """Train a classifier from coded examples into the model folder OUT.
 
@@ -311,6 +321,7 @@ def train(
         min_steps=min_steps,
         token_budget=token_budget,
         head=head,
+        definitions_weight=definitions_weight,
         precision=precision,
         folds=folds,
         codebook_examples=codebook_examples,
