@@ -314,6 +314,7 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "epoch 2 of 2 (" in result.output and " to go)" in result.output  # time left shown
+    assert "examples: compare --method linear, which takes seconds" in result.output  # so few
     model = TrainedClassifier.load(out)
     assert model.config["fine_tuning"]["epochs"] == 2  # recorded, and on the model card
     assert (
@@ -331,6 +332,7 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
         "--embedding-model", str(out / "encoder"),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "compare --method linear" not in result.output
     shutil.rmtree(out)
     second = TrainedClassifier.load(stacked)
     assert second.encoder == str(stacked / "encoder")
