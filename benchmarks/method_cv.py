@@ -3,6 +3,7 @@
     python benchmarks/method_cv.py --method linear --repeats 5 [--head free]
     python benchmarks/method_cv.py --method fine-tune --repeats 1 [--head free]
     python benchmarks/method_cv.py --method linear --embedding-model models/systems-leadership/encoder
+    python benchmarks/method_cv.py --exclusive --method linear   # one code per passage
 
 The shipped model is trained on passages written for this project; a team will instead train
 on its own coders' passages. This measures that case on the 120 coded passages of
@@ -34,6 +35,29 @@ def fold_assignment(n: int, k: int, repeat: int) -> np.ndarray:
     return fold
 
 
+def made_exclusive(codebook: Path, examples: Path, folder: Path) -> tuple[Path, Path]:
+    """An exclusive version of the codebook (its codes and `none`) and of the coded
+    passages (those with at most one code; no code becomes `none`), written into `folder`."""
+    import yaml
+
+    book = yaml.safe_load(codebook.read_text())
+    book.update(name=f"{book['name']}-exclusive", exclusive=True)
+    if "none" not in {c["id"] for c in book["codes"]}:
+        book["codes"].append(
+            {
+                "id": "none",
+                "label": "No behaviour",
+                "definition": "Background, logistics, numbers, structures or outcomes with no "
+                "behaviour of a person or group shown.",
+            }
+        )
+    rows = [json.loads(line) for line in examples.read_text().splitlines() if line.strip()]
+    kept = [{**r, "codes": r["codes"] or ["none"]} for r in rows if len(r["codes"]) <= 1]
+    (folder / "codebook.yaml").write_text(yaml.safe_dump(book, sort_keys=False))
+    (folder / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    return folder / "codebook.yaml", folder / "examples.jsonl"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codebook", default=str(ROOT / "data/codebooks/systems-leadership.yaml"))
@@ -59,6 +83,12 @@ def main() -> None:
         default="all-MiniLM-L6-v2",
         help="base encoder, e.g. models/systems-leadership/encoder (the shipped fine-tuned one)",
     )
+    parser.add_argument(
+        "--exclusive",
+        action="store_true",
+        help="the codebook made exclusive (one code per passage, `none` added) and only the "
+        "passages with at most one code ([] becomes none): 76 of the 120",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -68,8 +98,12 @@ def main() -> None:
     from narratives.metrics import multilabel_report
     from narratives.train import TrainedClassifier, TrainOptions, train
 
-    codebook = load_codebook(Path(args.codebook))
-    examples, _ = load_examples(Path(args.examples), codebook)
+    work = Path(tempfile.mkdtemp(prefix="narratives-cv-"))
+    codebook_path, examples_path = Path(args.codebook), Path(args.examples)
+    if args.exclusive:
+        codebook_path, examples_path = made_exclusive(codebook_path, examples_path, work)
+    codebook = load_codebook(codebook_path)
+    examples, _ = load_examples(examples_path, codebook)
     opts = TrainOptions(
         method=args.method,
         threshold_beta=args.threshold_beta,
@@ -84,7 +118,6 @@ def main() -> None:
     )
     codes = codebook.ids
     gold = label_matrix(examples, codes)
-    work = Path(tempfile.mkdtemp(prefix="narratives-cv-"))
     reports, started = [], time.perf_counter()
     for repeat in range(args.first_repeat, args.first_repeat + args.repeats):
         fold = fold_assignment(len(examples), args.k, repeat)
