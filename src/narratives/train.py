@@ -78,7 +78,7 @@ class TrainOptions:
     # the description more; the head is still one linear layer). Measured (README, "The codes'
     # definitions in linear heads"): on 90 real passages (benchmarks/method_cv.py, 5 fold
     # assignments) macro-F1 0.492 -> 0.516; trained on 90-1,200 written passages, the
-    # development passages coded +0.02 to +0.08 better and held-out written ones about level;
+    # development passages coded +0.01 to +0.09 better and held-out written ones about level;
     # exclusive: 76 real passages 0.417 -> 0.442. 10 was too much (exclusive, written: -0.09).
     head: str = "definitions"
     definitions_weight: float = 3.0
