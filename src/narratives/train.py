@@ -660,6 +660,8 @@ def train(
     elif voted:
         log(f'{voted} examples carry "votes": used by fine-tuning multi-label codebooks only')
     tuned = None
+    # Both methods can score by the codes' descriptions (`--head definitions`).
+    descriptions = [code.description() for code in codebook.codes]
     if opts.method == "fine-tune":
         if len(examples) < FEW_EXAMPLES:
             log(
@@ -675,7 +677,7 @@ def train(
             staging / "encoder",
             log,
             soft,
-            [code.description() for code in codebook.codes],
+            descriptions,
         )
         encoder_name = str(staging / "encoder")
         vectors = embed_texts(texts, encoder_name)
@@ -703,7 +705,7 @@ def train(
             seed_vectors = np.hstack([seed_vectors, np.zeros_like(seed_vectors)])
         anchors = None
         if opts.head == "definitions" and opts.definitions_weight > 0:
-            described = embed_texts([c.description() for c in codebook.codes], encoder_name)
+            described = embed_texts(descriptions, encoder_name)
             anchors = np.zeros((len(codes), features.shape[1]), np.float32)
             anchors[:, : described.shape[1]] = opts.definitions_weight * described
             log(
