@@ -6,11 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from narratives.cli import main
 from narratives.embed import embed_texts
+from narratives.metrics import bootstrap_intervals, multilabel_report, resampled_scores
 from narratives.train import TrainedClassifier
 from tests.conftest import ROOT
 
@@ -99,8 +101,6 @@ def test_codes_with_few_calibration_examples_share_one_calibration(
 
 
 def test_a_code_is_calibrated_alone_only_with_enough_examples_either_side():
-    import numpy as np
-
     from narratives.train import _calibrate, _platt
 
     rng = np.random.RandomState(0)
@@ -125,8 +125,6 @@ def test_linear_heads_lean_on_the_codes_descriptions(
     """By default (--head definitions) each code's linear head also reads the passage's
     similarity to the code's description: its weights point nearer the description than a
     free head's; weight 0 is the free head."""
-    import numpy as np
-
     from narratives.codebook import load_codebook
 
     described = embed_texts(
@@ -162,7 +160,6 @@ def test_linear_heads_lean_on_the_codes_descriptions(
 def test_a_linear_head_with_descriptions_folds_into_one_weight_matrix(exclusive: bool):
     """The similarity features' coefficients are folded back into the weights: the stored
     head scores exactly as the logistic regression on the widened features did."""
-    import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     from narratives.train import _fit_linear
@@ -200,6 +197,38 @@ def test_evaluate_json_has_the_documented_keys(linear_model: Path):
     assert report["per_code"]["relating"]["support"] == 979
     # trained on 120 of these 3139: it must beat chance clearly on the rest
     assert report["macro_f1"] > 0.3
+    spans = report["intervals"]
+    assert spans["level"] == 0.95 and spans["resamples"] == 1000
+    for key in ("macro_f1", "micro_f1", "mean_kappa"):
+        low, high = spans[key]
+        # 3,139 passages: a narrow interval around the figure itself
+        assert low <= report[key] <= high and high - low < 0.05, key
+    for code, scores in report["per_code"].items():
+        assert spans["per_code"][code]["f1"][0] <= scores["f1"] <= spans["per_code"][code]["f1"][1]
+    table = invoke(
+        "evaluate", "--model", str(linear_model), "--examples",
+        str(ROOT / "data/training/systems-leadership.jsonl"), "--bootstrap", "0",
+    )  # fmt: skip
+    assert table.exit_code == 0 and "bootstrap" not in table.output, table.output
+
+
+def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
+    rng = np.random.default_rng(3)
+    gold, pred = rng.random((40, 4)) < 0.3, rng.random((40, 4)) < 0.3
+    pred[:, 3] = gold[:, 3] = False  # a code nobody gave: kappa 1, F1 0, as the report says
+    counts = rng.multinomial(40, np.full(40, 1 / 40), size=5)
+    f1, kappa, micro = resampled_scores(gold, pred, counts)
+    for r, drawn in enumerate(counts):
+        rows = np.repeat(np.arange(40), drawn)
+        report = multilabel_report(gold[rows], pred[rows], list("abcd"))
+        assert micro[r] == pytest.approx(report["micro_f1"], abs=1e-4)
+        for j, code in enumerate("abcd"):
+            assert f1[r, j] == pytest.approx(report["per_code"][code]["f1"], abs=1e-4)
+            assert kappa[r, j] == pytest.approx(report["per_code"][code]["kappa"], abs=1e-4)
+    spans = bootstrap_intervals(gold, pred, list("abcd"), resamples=200)
+    assert spans == bootstrap_intervals(gold, pred, list("abcd"), resamples=200)  # seeded
+    low, high = spans["macro_f1"]
+    assert low < multilabel_report(gold, pred, list("abcd"))["macro_f1"] < high
 
 
 def test_predict_writes_codes_scores_and_uncertain(linear_model: Path, tmp_path: Path):
@@ -241,8 +270,6 @@ def test_explain_shows_the_nearest_coded_examples(linear_model: Path):
 def test_a_passage_longer_than_the_examples_is_scored_by_its_windows(
     linear_model: Path, small_examples: Path
 ):
-    import numpy as np
-
     from narratives.classify import score_texts, scoring_units
 
     model = TrainedClassifier.load(linear_model)
@@ -301,6 +328,8 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     assert report["confusion"]["labels"] == ["money", "staff", "residents"]
     assert sum(map(sum, report["confusion"]["matrix"])) == 9
     assert report["accuracy"] >= 0.66  # topic is what MiniLM captures best
+    low, high = report["intervals"]["accuracy"]
+    assert low <= report["accuracy"] <= high and high - low > 0.1  # 9 passages: wide
     model = TrainedClassifier.load(out)
     assert model.codebook.exclusive and model.codebook.version == "2"
     assert model.window_words is None  # one code per passage: long passages are scored whole
@@ -452,8 +481,6 @@ def test_fine_tuning_learns_from_coders_votes(tmp_path: Path, small_examples: Pa
 
 def _alignment(model: TrainedClassifier):
     """Cosine of each code's head weights to its description embedded by the model's encoder."""
-    import numpy as np
-
     described = embed_texts([c.description() for c in model.codebook.codes], model.encoder)
     weight = model.weight / np.linalg.norm(model.weight, axis=1, keepdims=True)
     return (weight * described).sum(axis=1)
@@ -475,8 +502,6 @@ def test_the_definitions_head_scores_by_similarity_to_each_code_description(tmp_
     # Each code's weights are its description's embedding (the encoder is stored in half
     # precision, hence not exactly 1) times one learnt scale.
     assert _alignment(by_definition).min() > 0.999
-    import numpy as np
-
     norms = np.linalg.norm(by_definition.weight, axis=1)
     assert np.allclose(norms, norms[0], rtol=1e-3) and norms[0] > 5
     assert "similarity to its embedded description" in (
@@ -572,7 +597,6 @@ def test_context_is_refused_where_it_is_not_built(small_examples: Path, tmp_path
 
 def test_the_pipeline_gives_a_context_model_the_passage_before(context_model: Path, corpus, db):
     import duckdb
-    import numpy as np
 
     from narratives.classify import score_texts
 
@@ -604,8 +628,6 @@ def test_the_pipeline_gives_a_context_model_the_passage_before(context_model: Pa
 
 
 def test_length_grouped_batches_cover_every_example_once_and_pad_less():
-    import numpy as np
-
     from narratives.train import _batches
 
     rng = np.random.RandomState(0)
@@ -623,8 +645,6 @@ def test_length_grouped_batches_cover_every_example_once_and_pad_less():
 
 
 def test_the_token_budget_cuts_fine_tuning_short(tmp_path: Path):
-    import numpy as np
-
     from narratives.train import TrainOptions, _schedule
 
     lengths = np.random.RandomState(0).randint(20, 256, size=1000)

@@ -377,12 +377,21 @@ def _open_model(model, codebook):
     "--examples", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def evaluate(model, codebook, examples, fmt) -> None:
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Resamples of the examples for 95% intervals (JSON: `intervals`); 0: none.",
+)
+def evaluate(model, codebook, examples, fmt, bootstrap) -> None:
     """Measure a classifier against coded examples it was not trained on.
 
     \b
     Per code precision, recall, F1, Cohen's kappa and support; macro and micro F1;
-    Krippendorff's alpha; for exclusive codebooks accuracy and the confusion matrix.
+    Krippendorff's alpha; for exclusive codebooks accuracy and the confusion matrix;
+    95% bootstrap intervals (passages resampled) showing how far each figure could move
+    on another sample of passages like these.
     Example:
       narratives evaluate --model models/systems-leadership --examples coded.jsonl
     """
@@ -390,14 +399,29 @@ def evaluate(model, codebook, examples, fmt) -> None:
 
     classifier = _open_model(model, codebook)
     try:
-        report = evaluate_model(classifier, examples)
+        report = evaluate_model(classifier, examples, bootstrap)
     except _model_errors() as e:
         raise UserError(str(e)) from e
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
+    spans = report.get("intervals", {})
+
+    def shown(value: float, key: str, within: dict = spans) -> str:
+        if key not in within:
+            return f"{value:.3f}"
+        low, high = within[key]
+        return f"{value:.3f} ({low:.2f}-{high:.2f})"
+
     rows = [
-        (c, s["precision"], s["recall"], s["f1"], s["kappa"], s["support"])
+        (
+            c,
+            s["precision"],
+            s["recall"],
+            shown(s["f1"], "f1", spans.get("per_code", {}).get(c, {})),
+            shown(s["kappa"], "kappa", spans.get("per_code", {}).get(c, {})),
+            s["support"],
+        )
         for c, s in report["per_code"].items()
     ]
     click.echo(f"{report['model_id']} on {report['n']} examples from {examples}")
@@ -406,11 +430,17 @@ def evaluate(model, codebook, examples, fmt) -> None:
         nl=False,
     )
     click.echo(
-        f"macro-F1 {report['macro_f1']:.3f}  micro-F1 {report['micro_f1']:.3f}  "
-        f"mean kappa {report['mean_kappa']:.3f}  Krippendorff's alpha "
+        f"macro-F1 {shown(report['macro_f1'], 'macro_f1')}  "
+        f"micro-F1 {shown(report['micro_f1'], 'micro_f1')}  "
+        f"mean kappa {shown(report['mean_kappa'], 'mean_kappa')}  Krippendorff's alpha "
         f"{report['krippendorff_alpha']:.3f}"
-        + (f"  accuracy {report['accuracy']:.3f}" if "accuracy" in report else "")
+        + (f"  accuracy {shown(report['accuracy'], 'accuracy')}" if "accuracy" in report else "")
     )
+    if spans:
+        click.echo(
+            f"(in brackets: {spans['level']:.0%} intervals from {spans['resamples']} bootstrap "
+            "resamples of these examples; --bootstrap 0 for none)"
+        )
 
 
 @main.command()

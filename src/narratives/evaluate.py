@@ -21,7 +21,7 @@ from narratives.classify import (
 from narratives.codebook import load_codebook
 from narratives.embed import embed_texts
 from narratives.examples import label_matrix, load_examples
-from narratives.metrics import exclusive_report, multilabel_report
+from narratives.metrics import bootstrap_intervals, exclusive_report, multilabel_report
 from narratives.train import TrainedClassifier
 
 ZERO_SHOT = "zero-shot"
@@ -47,20 +47,27 @@ def _scores(
     )
 
 
-def evaluate(classifier: Classifier, examples_path: Path) -> dict:
+def evaluate(classifier: Classifier, examples_path: Path, resamples: int = 1000) -> dict:
     """Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
-    alpha; for exclusive codebooks also accuracy and the confusion matrix."""
+    alpha; for exclusive codebooks also accuracy and the confusion matrix. With `resamples`
+    (0: none), `intervals` holds 95% bootstrap intervals over the examples."""
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
     scores = _scores(classifier, [e.text for e in examples], [e.context for e in examples])
     pred = classifier.decide(scores)
     gold = label_matrix(examples, codebook.ids)
     if codebook.exclusive:
+        chosen = pred.argmax(1)
         report = exclusive_report(
-            [e.codes[0] for e in examples], [codebook.ids[i] for i in pred.argmax(1)], codebook.ids
+            [e.codes[0] for e in examples], [codebook.ids[i] for i in chosen], codebook.ids
         )
+        pred = np.eye(len(codebook.ids), dtype=bool)[chosen]
     else:
         report = multilabel_report(gold, pred, codebook.ids)
+    if resamples:
+        report["intervals"] = bootstrap_intervals(
+            gold, pred, codebook.ids, resamples, accuracy=codebook.exclusive
+        )
     report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
     return report
 
