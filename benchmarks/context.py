@@ -44,7 +44,7 @@ def main() -> None:
     from narratives.embed import embed_texts
     from narratives.examples import label_matrix, load_examples
     from narratives.metrics import multilabel_report
-    from narratives.train import _folds
+    from narratives.train import stratified_folds
 
     codebook = load_codebook(Path(args.codebook))
     examples, _ = load_examples(Path(args.examples), codebook)
@@ -74,7 +74,7 @@ def main() -> None:
     for name, (x, x_rest) in kinds.items():
         f1s, kappas = [], []
         for repeat in range(args.repeats):
-            fold = _folds(y, args.folds, seed=repeat)
+            fold = stratified_folds(y, args.folds, seed=repeat)
             pred = np.zeros(y.shape, bool)
             for f in range(args.folds):
                 test = fold == f

@@ -231,6 +231,49 @@ def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
     assert low < multilabel_report(gold, pred, list("abcd"))["macro_f1"] < high
 
 
+def test_cross_validation_codes_every_example_once_with_a_model_that_never_saw_it(
+    small_examples: Path, tmp_path: Path
+):
+    out = tmp_path / "oof.jsonl"
+    result = invoke(
+        "cross-validate", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+        "--method", "linear", "--k", "4", "--predictions", str(out), "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 120 and report["k"] == 4 and report["method"] == "linear"
+    assert [f["n"] for f in report["folds"]] == [30, 30, 30, 30]  # stratified, even
+    assert report["codebook"] == "systems-leadership@1"
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    given = [json.loads(line) for line in small_examples.read_text().splitlines()]
+    assert [r["text"] for r in lines] == [r["text"] for r in given]
+    assert sorted({r["fold"] for r in lines}) == [1, 2, 3, 4]
+    # The report is the pooled out-of-fold decisions, as written line by line.
+    codes = sorted(DIMENSIONS)
+    gold = np.array([[c in r["codes"] for c in codes] for r in lines])
+    pred = np.array([[c in r["predicted"] for c in codes] for r in lines])
+    pooled = multilabel_report(gold, pred, codes)
+    assert pooled["macro_f1"] == pytest.approx(report["macro_f1"], abs=1e-4)
+    assert report["macro_f1"] > 0.35  # 90 written passages teach something
+    low, high = report["intervals"]["macro_f1"]
+    assert low < report["macro_f1"] < high
+
+
+def test_cross_validation_of_an_exclusive_codebook_and_too_many_folds(tmp_path: Path):
+    args = ["--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples"]
+    result = invoke(
+        "cross-validate", *args, str(EXCLUSIVE / "train.jsonl"), "--method", "linear", "--k",
+        "3", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 27 and sum(map(sum, report["confusion"]["matrix"])) == 27
+    assert report["accuracy"] >= 0.5 and "accuracy" in report["intervals"]
+    result = invoke("cross-validate", *args, str(EXCLUSIVE / "test.jsonl"), "--k", "5")
+    assert result.exit_code != 0
+    assert "has 9 examples: too few for 5 folds" in result.output
+
+
 def test_predict_writes_codes_scores_and_uncertain(linear_model: Path, tmp_path: Path):
     source = tmp_path / "in.jsonl"
     source.write_text(

@@ -11,10 +11,14 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from narratives.settings import Settings
+
+if TYPE_CHECKING:
+    from narratives.train import TrainOptions
 
 FORMATS = ("table", "csv", "json", "md")
 
@@ -175,127 +179,151 @@ def _model_errors():
     return (CodebookError, EmbeddingModelError, ExamplesError, ModelError, ValueError)
 
 
-@main.command()
-@click.option(
-    "--codebook",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Codebook YAML [default: data/codebooks/systems-leadership.yaml].",
-)
-@click.option(
+# What `train` and `cross-validate` share: how a model is trained.
+_TRAINING_OPTIONS = [
+    click.option(
+        "--method",
+        type=click.Choice(["fine-tune", "linear"]),
+        default="fine-tune",
+        show_default=True,
+        help="fine-tune the encoder with a classification head, or linear heads on frozen embeddings.",
+    ),
+    click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=4,
+        show_default=True,
+        help="fine-tune: passes over the examples (more when there are few: at least --min-steps).",
+    ),
+    click.option(
+        "--min-steps",
+        type=click.IntRange(min=0),
+        default=150,
+        show_default=True,
+        help="fine-tune: at least this many optimiser steps, however few the examples.",
+    ),
+    click.option(
+        "--token-budget",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="fine-tune: stop once the encoder has read this many tokens, padding included: fewer "
+        "epochs, for long or many passages (1000000: about 10 min on 2 cores; some loss of "
+        "quality measured, see README). 0: no bound.",
+    ),
+    click.option(
+        "--head",
+        type=click.Choice(["definitions", "free"]),
+        default="definitions",
+        show_default=True,
+        help="fine-tune: score each code by a passage's similarity to the code's description "
+        "(label, definition, include), embedded by the encoder as it learns (definitions), or by "
+        "a layer learnt from scratch (free). linear: give each code's head the passage's "
+        "similarity to its description as one more feature (definitions), or not (free). "
+        "definitions coded unseen real passages better with both methods (README).",
+    ),
+    click.option(
+        "--definitions-weight",
+        type=click.FloatRange(min=0),
+        default=3.0,
+        show_default=True,
+        help="linear, --head definitions: how cheaply a code's head may lean on the similarity to "
+        "its description (0: not at all, as --head free; 10 measured too much).",
+    ),
+    click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "bf16"]),
+        default="auto",
+        show_default=True,
+        help="fine-tune: matrix products in bfloat16 (bf16) or float32 (fp32); auto: bfloat16 where "
+        "the CPU has AMX (measured 1.3-1.4x faster, same quality within seed noise).",
+    ),
+    click.option(
+        "--folds",
+        type=click.IntRange(min=0),
+        default=5,
+        show_default=True,
+        help="linear: calibrate on out-of-fold scores of every example (0 or 1: a held-out split).",
+    ),
+    click.option(
+        "--codebook-examples/--no-codebook-examples",
+        default=True,
+        show_default=True,
+        help="Also train on the codebook's definitions and exemplars (never calibrated on).",
+    ),
+    click.option(
+        "--threshold-beta",
+        type=click.FloatRange(min=0.1),
+        default=1.0,
+        show_default=True,
+        help="Thresholds maximise F-beta on the calibration examples; above 1 favours recall.",
+    ),
+    click.option(
+        "--own-calibration",
+        type=click.IntRange(min=0),
+        default=50,
+        show_default=True,
+        help="A code gets its own calibration and threshold when at least this many calibration "
+        "examples have it and as many do not; codes with fewer share one, fitted on all codes "
+        "together (measured better up to 800 examples, README). 0: every code its own.",
+    ),
+    click.option(
+        "--group-by-length/--no-group-by-length",
+        default=False,
+        show_default=True,
+        help="fine-tune: batch passages of similar length (less padding: 1.75x faster measured, "
+        "slightly less accurate).",
+    ),
+    click.option(
+        "--context/--no-context",
+        default=False,
+        show_default=True,
+        help='linear: read each example\'s "context" (the preceding turn) beside it; the model then '
+        "reads the passage before each one it codes.",
+    ),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--embedding-model", help="Base sentence-transformers model name or folder."),
+]
+
+
+def training_options(command):
+    for option in reversed(_TRAINING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _train_options(options: dict) -> TrainOptions:
+    """The command line's training options as `TrainOptions` (the embedding model resolved
+    as settings resolve it)."""
+    from narratives.train import TrainOptions
+
+    options = dict(options)
+    options["embedding_model"] = Settings.from_env(
+        embedding_model=options["embedding_model"]
+    ).embedding_model
+    return TrainOptions(**options)
+
+
+examples_option = click.option(
     "--examples",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='Coded examples, JSON lines: {"text": ..., "codes": [...], "context": ...}.',
 )
+training_codebook_option = click.option(
+    "--codebook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Codebook YAML [default: data/codebooks/systems-leadership.yaml].",
+)
+
+
+@main.command()
+@training_codebook_option
+@examples_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--method",
-    type=click.Choice(["fine-tune", "linear"]),
-    default="fine-tune",
-    show_default=True,
-    help="fine-tune the encoder with a classification head, or linear heads on frozen embeddings.",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="fine-tune: passes over the examples (more when there are few: at least --min-steps).",
-)
-@click.option(
-    "--min-steps",
-    type=click.IntRange(min=0),
-    default=150,
-    show_default=True,
-    help="fine-tune: at least this many optimiser steps, however few the examples.",
-)
-@click.option(
-    "--token-budget",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="fine-tune: stop once the encoder has read this many tokens, padding included: fewer "
-    "epochs, for long or many passages (1000000: about 10 min on 2 cores; some loss of "
-    "quality measured, see README). 0: no bound.",
-)
-@click.option(
-    "--head",
-    type=click.Choice(["definitions", "free"]),
-    default="definitions",
-    show_default=True,
-    help="fine-tune: score each code by a passage's similarity to the code's description "
-    "(label, definition, include), embedded by the encoder as it learns (definitions), or by "
-    "a layer learnt from scratch (free). linear: give each code's head the passage's "
-    "similarity to its description as one more feature (definitions), or not (free). "
-    "definitions coded unseen real passages better with both methods (README).",
-)
-@click.option(
-    "--definitions-weight",
-    type=click.FloatRange(min=0),
-    default=3.0,
-    show_default=True,
-    help="linear, --head definitions: how cheaply a code's head may lean on the similarity to "
-    "its description (0: not at all, as --head free; 10 measured too much).",
-)
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="fine-tune: matrix products in bfloat16 (bf16) or float32 (fp32); auto: bfloat16 where "
-    "the CPU has AMX (measured 1.3-1.4x faster, same quality within seed noise).",
-)
-@click.option(
-    "--folds",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="linear: calibrate on out-of-fold scores of every example (0 or 1: a held-out split).",
-)
-@click.option(
-    "--codebook-examples/--no-codebook-examples",
-    default=True,
-    show_default=True,
-    help="Also train on the codebook's definitions and exemplars (never calibrated on).",
-)
-@click.option(
-    "--threshold-beta",
-    type=click.FloatRange(min=0.1),
-    default=1.0,
-    show_default=True,
-    help="Thresholds maximise F-beta on the calibration examples; above 1 favours recall.",
-)
-@click.option(
-    "--own-calibration",
-    type=click.IntRange(min=0),
-    default=50,
-    show_default=True,
-    help="A code gets its own calibration and threshold when at least this many calibration "
-    "examples have it and as many do not; codes with fewer share one, fitted on all codes "
-    "together (measured better up to 800 examples, README). 0: every code its own.",
-)
-@click.option(
-    "--group-by-length/--no-group-by-length",
-    default=False,
-    show_default=True,
-    help="fine-tune: batch passages of similar length (less padding: 1.75x faster measured, "
-    "slightly less accurate).",
-)
-@click.option(
-    "--context/--no-context",
-    default=False,
-    show_default=True,
-    help='linear: read each example\'s "context" (the preceding turn) beside it; the model then '
-    "reads the passage before each one it codes.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--embedding-model", help="Base sentence-transformers model name or folder.")
-def train(
-    codebook, examples, out, method, epochs, min_steps, token_budget, head, definitions_weight,
-    precision, folds, codebook_examples, threshold_beta, own_calibration, group_by_length,
-    context, seed, embedding_model,
-) -> None:  # fmt: skip
+@training_options
+def train(codebook, examples, out, **options) -> None:
     """Train a classifier from coded examples into the model folder OUT.
 
     --method linear takes seconds; fine-tuning (the default) takes minutes and learned more
@@ -312,29 +340,11 @@ def train(
     """
     from narratives.codebook import load_codebook
     from narratives.examples import load_examples
-    from narratives.train import TrainOptions
     from narratives.train import train as train_model
 
-    settings = Settings.from_env(codebook=codebook, embedding_model=embedding_model)
-    opts = TrainOptions(
-        method=method,
-        epochs=epochs,
-        min_steps=min_steps,
-        token_budget=token_budget,
-        head=head,
-        definitions_weight=definitions_weight,
-        precision=precision,
-        folds=folds,
-        codebook_examples=codebook_examples,
-        threshold_beta=threshold_beta,
-        own_calibration=own_calibration,
-        seed=seed,
-        embedding_model=settings.embedding_model,
-        context=context,
-        group_by_length=group_by_length,
-    )
+    opts = _train_options(options)
     try:
-        cb = load_codebook(settings.codebook)
+        cb = load_codebook(Settings.from_env(codebook=codebook).codebook)
         rows, sha = load_examples(examples, cb)
         metrics = train_model(cb, rows, sha, out, opts, log=lambda m: click.echo(m, err=True))
     except _model_errors() as e:
@@ -345,6 +355,80 @@ def train(
         f"mean kappa {cal['mean_kappa']:.3f}). Measure it on unseen passages with "
         f"`narratives evaluate --model {out} --examples FILE`."
     )
+
+
+@main.command("cross-validate")
+@training_codebook_option
+@examples_option
+@click.option(
+    "--k",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    help="Folds: train on k-1 of them, code the one left out, k times.",
+)
+@click.option(
+    "--predictions",
+    type=click.File("w", encoding="utf-8"),
+    help="Write each example with its out-of-fold codes, scores and fold (JSON lines), to "
+    "see where the model and your coders disagree.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Resamples of the examples for 95% intervals (JSON: `intervals`); 0: none.",
+)
+@training_options
+def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, **options) -> None:
+    """How well training on your coded examples works, without a separate test set.
+
+    Splits the examples into k folds, trains on k-1 as `train` would (same options) and
+    codes the fold left out, k times; every example is coded once by a model that never
+    saw it. Reports as `evaluate` does, on all examples pooled, with each fold's macro-F1.
+    Compare methods on your own passages before training the model you will use (fine-
+    tuning takes k times its training time; --method linear seconds).
+
+    \b
+    Example:
+      narratives cross-validate --codebook my-codebook.yaml --examples coded.jsonl \\
+        --method linear --predictions out-of-fold.jsonl
+    """
+    from narratives.codebook import load_codebook
+    from narratives.evaluate import cross_validate as cross_validate_training
+    from narratives.examples import load_examples
+
+    opts = _train_options(options)
+    try:
+        cb = load_codebook(Settings.from_env(codebook=codebook).codebook)
+        rows, sha = load_examples(examples, cb)
+        if len(rows) < 2 * k:
+            raise ValueError(f"{examples} has {len(rows)} examples: too few for {k} folds")
+        report, coded, fold_of = cross_validate_training(
+            cb, rows, opts, k, bootstrap, log=lambda m: click.echo(m, err=True)
+        )
+    except _model_errors() as e:
+        raise UserError(str(e)) from e
+    report.update(examples=str(examples), examples_sha256=sha, codebook=cb.ref)
+    if predictions:
+        for row, p, f in zip(rows, coded, fold_of, strict=True):
+            line = {"text": row.text, "codes": list(row.codes)}
+            if row.id:
+                line["id"] = row.id
+            line.update(predicted=p.codes, scores=p.scores, uncertain=p.uncertain, fold=f)
+            predictions.write(json.dumps(line, ensure_ascii=False) + "\n")
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(
+        f"{opts.method}, {k}-fold cross-validation on {report['n']} examples from {examples} "
+        f"({report['seconds']:.0f} s)"
+    )
+    _print_report(report)
+    folds = ", ".join(f"{f['macro_f1']:.3f}" for f in report["folds"])
+    click.echo(f"macro-F1 of each fold: {folds}")
 
 
 model_option = click.option(
@@ -405,6 +489,12 @@ def evaluate(model, codebook, examples, fmt, bootstrap) -> None:
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
+    click.echo(f"{report['model_id']} on {report['n']} examples from {examples}")
+    _print_report(report)
+
+
+def _print_report(report: dict) -> None:
+    """An evaluation report (`evaluate`, `cross-validate`) as a table and a summary line."""
     spans = report.get("intervals", {})
 
     def shown(value: float, key: str, within: dict = spans) -> str:
@@ -424,7 +514,6 @@ def evaluate(model, codebook, examples, fmt, bootstrap) -> None:
         )
         for c, s in report["per_code"].items()
     ]
-    click.echo(f"{report['model_id']} on {report['n']} examples from {examples}")
     click.echo(
         format_rows(["code", "precision", "recall", "f1", "kappa", "support"], rows, "table"),
         nl=False,

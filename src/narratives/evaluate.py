@@ -5,6 +5,9 @@ team can see what training bought them."""
 
 from __future__ import annotations
 
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +21,11 @@ from narratives.classify import (
     score_texts,
     scoring_units,
 )
-from narratives.codebook import load_codebook
+from narratives.codebook import Codebook, load_codebook
 from narratives.embed import embed_texts
-from narratives.examples import label_matrix, load_examples
+from narratives.examples import Example, label_matrix, load_examples
 from narratives.metrics import bootstrap_intervals, exclusive_report, multilabel_report
-from narratives.train import TrainedClassifier
+from narratives.train import TrainedClassifier, TrainOptions, stratified_folds, train
 
 ZERO_SHOT = "zero-shot"
 
@@ -54,8 +57,18 @@ def evaluate(classifier: Classifier, examples_path: Path, resamples: int = 1000)
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
     scores = _scores(classifier, [e.text for e in examples], [e.context for e in examples])
-    pred = classifier.decide(scores)
+    report = coding_report(codebook, examples, classifier.decide(scores), resamples)
+    report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
+    return report
+
+
+def coding_report(
+    codebook: Codebook, examples: list[Example], decided: np.ndarray, resamples: int = 1000
+) -> dict:
+    """`evaluate`'s report of the decisions `decided` ((n, k) booleans) against the
+    examples' codes."""
     gold = label_matrix(examples, codebook.ids)
+    pred = decided
     if codebook.exclusive:
         chosen = pred.argmax(1)
         report = exclusive_report(
@@ -68,8 +81,60 @@ def evaluate(classifier: Classifier, examples_path: Path, resamples: int = 1000)
         report["intervals"] = bootstrap_intervals(
             gold, pred, codebook.ids, resamples, accuracy=codebook.exclusive
         )
-    report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
     return report
+
+
+def cross_validate(
+    codebook: Codebook,
+    examples: list[Example],
+    opts: TrainOptions,
+    k: int = 5,
+    resamples: int = 1000,
+    log: Callable[[str], None] = print,
+) -> tuple[dict, list[Prediction], list[int]]:
+    """How well `train` with `opts` learns from these coded examples, without a test set:
+    split them into `k` folds (stratified as training splits them; `opts.seed`), train on
+    k - 1, code the fold left out, and report the pooled out-of-fold decisions as
+    `evaluate` does, with each fold's own macro-F1 under `folds`. Returns the report, each
+    example's out-of-fold prediction and its fold (from 1), in the examples' order."""
+    gold = label_matrix(examples, codebook.ids)
+    fold = stratified_folds(gold, k, opts.seed)
+    scores = np.zeros(gold.shape, dtype=np.float32)
+    decided = np.zeros(gold.shape, dtype=bool)
+    uncertain = np.zeros(gold.shape, dtype=bool)
+    per_fold, started = [], time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="narratives-cv-") as work:
+        for f in range(k):
+            held = np.flatnonzero(fold == f)
+            trained_on = [examples[i] for i in np.flatnonzero(fold != f)]
+            log(f"fold {f + 1} of {k}: training on {len(trained_on)}, coding {len(held)}")
+            folder = Path(work) / f"fold-{f + 1}"
+            train(codebook, trained_on, "0" * 64, folder, opts, log=lambda m: log(f"  {m}"))
+            model = TrainedClassifier.load(folder)
+            held_scores = _scores(
+                model, [examples[i].text for i in held], [examples[i].context for i in held]
+            )
+            scores[held], decided[held] = held_scores, model.decide(held_scores)
+            uncertain[held] = model.uncertain(held_scores)
+            fold_report = coding_report(codebook, [examples[i] for i in held], decided[held], 0)
+            per_fold.append(
+                {
+                    "n": len(held),
+                    "macro_f1": fold_report["macro_f1"],
+                    "mean_kappa": fold_report["mean_kappa"],
+                }
+            )
+            log(f"  fold {f + 1}: macro-F1 {fold_report['macro_f1']:.3f}")
+    report = coding_report(codebook, examples, decided, resamples)
+    report.update(
+        method=opts.method,
+        k=k,
+        seed=opts.seed,
+        folds=per_fold,
+        seconds=round(time.monotonic() - started, 1),
+    )
+    coded = _as_predictions(codebook.ids, scores, decided, uncertain)
+    return report, coded, [int(f) + 1 for f in fold]
 
 
 @dataclass(frozen=True)
@@ -88,9 +153,14 @@ def predict(
 
 
 def _predictions(classifier: Classifier, scores: np.ndarray) -> list[Prediction]:
-    applied = classifier.decide(scores)
-    band = classifier.uncertain(scores)
-    ids = classifier.codebook.ids
+    return _as_predictions(
+        classifier.codebook.ids, scores, classifier.decide(scores), classifier.uncertain(scores)
+    )
+
+
+def _as_predictions(
+    ids: list[str], scores: np.ndarray, applied: np.ndarray, band: np.ndarray
+) -> list[Prediction]:
     return [
         Prediction(
             codes=[c for c, a in zip(ids, row_applied, strict=False) if a],

@@ -149,7 +149,7 @@ def _split(n: int, labels: np.ndarray, holdout: float, seed: int) -> tuple[np.nd
     return train_idx, cal_idx
 
 
-def _folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     """A fold number per example, stratified on `_stratum`."""
     rng = np.random.RandomState(seed)
     key = _stratum(labels)
@@ -174,7 +174,7 @@ def _out_of_fold_logits(
     anchors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each example's logits from a linear head trained without its fold."""
-    fold = _folds(y, k, seed)
+    fold = stratified_folds(y, k, seed)
     z = np.zeros(y.shape, np.float32)
     for f in range(k):
         test = fold == f
