@@ -304,6 +304,13 @@ def _train_options(options: dict) -> TrainOptions:
     return TrainOptions(**options)
 
 
+bootstrap_option = click.option(
+    "--bootstrap",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Resamples of the examples for 95% intervals (JSON: `intervals`); 0: none.",
+)
 examples_option = click.option(
     "--examples",
     required=True,
@@ -374,13 +381,7 @@ def train(codebook, examples, out, **options) -> None:
     "see where the model and your coders disagree.",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option(
-    "--bootstrap",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="Resamples of the examples for 95% intervals (JSON: `intervals`); 0: none.",
-)
+@bootstrap_option
 @training_options
 def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, **options) -> None:
     """How well training on your coded examples works, without a separate test set.
@@ -457,17 +458,9 @@ def _open_model(model, codebook):
 @main.command()
 @model_option
 @codebook_option
-@click.option(
-    "--examples", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@examples_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option(
-    "--bootstrap",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="Resamples of the examples for 95% intervals (JSON: `intervals`); 0: none.",
-)
+@bootstrap_option
 def evaluate(model, codebook, examples, fmt, bootstrap) -> None:
     """Measure a classifier against coded examples it was not trained on.
 
