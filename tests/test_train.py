@@ -12,7 +12,12 @@ from click.testing import CliRunner
 
 from narratives.cli import main
 from narratives.embed import embed_texts
-from narratives.metrics import bootstrap_intervals, multilabel_report, resampled_scores
+from narratives.metrics import (
+    abstain_report,
+    bootstrap_intervals,
+    multilabel_report,
+    resampled_scores,
+)
 from narratives.train import TrainedClassifier
 from tests.conftest import ROOT
 
@@ -205,11 +210,30 @@ def test_evaluate_json_has_the_documented_keys(linear_model: Path):
         assert low <= report[key] <= high and high - low < 0.05, key
     for code, scores in report["per_code"].items():
         assert spans["per_code"][code]["f1"][0] <= scores["f1"] <= spans["per_code"][code]["f1"][1]
+    band = report["abstain"]
+    assert 0 < band["uncertain_decisions"] <= band["passages_with_uncertain"] < 1
+    # settling decisions as the coders did can only mend them
+    assert band["reviewed_macro_f1"] > report["macro_f1"]
+    assert band["reviewed_mean_kappa"] > report["mean_kappa"]
     table = invoke(
         "evaluate", "--model", str(linear_model), "--examples",
         str(ROOT / "data/training/systems-leadership.jsonl"), "--bootstrap", "0",
     )  # fmt: skip
     assert table.exit_code == 0 and "bootstrap" not in table.output, table.output
+
+
+def test_the_abstain_report_says_what_review_of_the_uncertain_decisions_buys():
+    gold = np.array([[1, 0], [1, 1], [0, 0], [0, 1], [1, 0]], dtype=bool)
+    pred = gold.copy()
+    pred[1, 1], pred[2, 0] = False, True  # a miss and a false positive...
+    uncertain = np.zeros_like(gold)
+    uncertain[1, 1] = uncertain[2, 0] = True  # ...and both in the band
+    band = abstain_report(gold, pred, uncertain, ["a", "b"])
+    assert band["uncertain_decisions"] == 0.2 and band["passages_with_uncertain"] == 0.4
+    assert band["confident_macro_f1"] == 1.0 and band["reviewed_macro_f1"] == 1.0
+    assert multilabel_report(gold, pred, ["a", "b"])["macro_f1"] < 1.0
+    none = abstain_report(gold, pred, np.zeros_like(gold), ["a", "b"])
+    assert none["reviewed_macro_f1"] == multilabel_report(gold, pred, ["a", "b"])["macro_f1"]
 
 
 def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():

@@ -523,6 +523,14 @@ def _print_report(report: dict) -> None:
             f"(in brackets: {spans['level']:.0%} intervals from {spans['resamples']} bootstrap "
             "resamples of these examples; --bootstrap 0 for none)"
         )
+    if band := report.get("abstain"):
+        click.echo(
+            f"abstain band: {band['uncertain_decisions']:.0%} of decisions (in "
+            f"{band['passages_with_uncertain']:.0%} of passages) go to a human; the rest score "
+            f"macro-F1 {band['confident_macro_f1']:.3f}; settled as these examples' coders "
+            f"did, macro-F1 would be {band['reviewed_macro_f1']:.3f} (mean kappa "
+            f"{band['reviewed_mean_kappa']:.3f})"
+        )
 
 
 @main.command()

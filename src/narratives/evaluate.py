@@ -1,4 +1,5 @@
-"""Evaluate, predict and explain: a classifier against coded examples, or on new text.
+"""Evaluate, cross-validate, predict and explain: a classifier against coded examples, how
+well training learns from them, or a classifier on new text.
 
 `--model zero-shot` (with a codebook) measures the codebook-only classifier the same way, so a
 team can see what training bought them."""
@@ -24,7 +25,12 @@ from narratives.classify import (
 from narratives.codebook import Codebook, load_codebook
 from narratives.embed import embed_texts
 from narratives.examples import Example, label_matrix, load_examples
-from narratives.metrics import bootstrap_intervals, exclusive_report, multilabel_report
+from narratives.metrics import (
+    abstain_report,
+    bootstrap_intervals,
+    exclusive_report,
+    multilabel_report,
+)
 from narratives.train import TrainedClassifier, TrainOptions, stratified_folds, train
 
 ZERO_SHOT = "zero-shot"
@@ -57,16 +63,23 @@ def evaluate(classifier: Classifier, examples_path: Path, resamples: int = 1000)
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
     scores = _scores(classifier, [e.text for e in examples], [e.context for e in examples])
-    report = coding_report(codebook, examples, classifier.decide(scores), resamples)
+    report = coding_report(
+        codebook, examples, classifier.decide(scores), resamples, classifier.uncertain(scores)
+    )
     report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
     return report
 
 
 def coding_report(
-    codebook: Codebook, examples: list[Example], decided: np.ndarray, resamples: int = 1000
+    codebook: Codebook,
+    examples: list[Example],
+    decided: np.ndarray,
+    resamples: int = 1000,
+    uncertain: np.ndarray | None = None,
 ) -> dict:
     """`evaluate`'s report of the decisions `decided` ((n, k) booleans) against the
-    examples' codes."""
+    examples' codes; with `uncertain` (the decisions in the abstain band), `abstain` says
+    what sending those to a human would buy."""
     gold = label_matrix(examples, codebook.ids)
     pred = decided
     if codebook.exclusive:
@@ -81,6 +94,10 @@ def coding_report(
         report["intervals"] = bootstrap_intervals(
             gold, pred, codebook.ids, resamples, accuracy=codebook.exclusive
         )
+    if uncertain is not None:
+        if codebook.exclusive:  # the passage's one decision is uncertain, or none is
+            uncertain = np.repeat(uncertain.any(1, keepdims=True), len(codebook.ids), 1)
+        report["abstain"] = abstain_report(gold, pred, uncertain, codebook.ids)
     return report
 
 
@@ -115,6 +132,8 @@ def cross_validate(
                 model, [examples[i].text for i in held], [examples[i].context for i in held]
             )
             scores[held], decided[held] = held_scores, model.decide(held_scores)
+            if codebook.exclusive:  # one code each, as the report counts them, ties included
+                decided[held] = np.eye(len(codebook.ids), dtype=bool)[held_scores.argmax(1)]
             uncertain[held] = model.uncertain(held_scores)
             fold_report = coding_report(codebook, [examples[i] for i in held], decided[held], 0)
             per_fold.append(
@@ -125,7 +144,7 @@ def cross_validate(
                 }
             )
             log(f"  fold {f + 1}: macro-F1 {fold_report['macro_f1']:.3f}")
-    report = coding_report(codebook, examples, decided, resamples)
+    report = coding_report(codebook, examples, decided, resamples, uncertain)
     report.update(
         method=opts.method,
         k=k,

@@ -167,3 +167,26 @@ def resampled_scores(
     )
     micro = 2 * tp.sum(1) / np.maximum(g_n.sum(1) + p_n.sum(1), 1)
     return f1, kappa, micro
+
+
+def abstain_report(
+    gold: np.ndarray, pred: np.ndarray, uncertain: np.ndarray, codes: Sequence[str]
+) -> dict:
+    """What the abstain band buys: the share of decisions (passage x code) and of passages
+    it sends to a human, macro-F1 over the decisions it keeps (each code over the passages
+    whose decision on it is outside the band), and macro-F1 and mean kappa once the
+    uncertain decisions are settled as the gold coders settled them (an upper bound: a
+    reviewer who agrees with them)."""
+    g, p, u = gold.astype(bool), pred.astype(bool), uncertain.astype(bool)
+    kept = [
+        per_code_scores(g[~u[:, j]][:, [j]], p[~u[:, j]][:, [j]], [code])[code]["f1"]
+        for j, code in enumerate(codes)
+    ]
+    settled = multilabel_report(g, np.where(u, g, p), codes)
+    return {
+        "uncertain_decisions": round(float(u.mean()), 4),
+        "passages_with_uncertain": round(float(u.any(1).mean()), 4),
+        "confident_macro_f1": round(float(np.mean(kept)), 4),
+        "reviewed_macro_f1": settled["macro_f1"],
+        "reviewed_mean_kappa": settled["mean_kappa"],
+    }
