@@ -24,6 +24,7 @@ from tests.conftest import ROOT
 EXCLUSIVE = ROOT / "tests/data/exclusive"
 CODEBOOK = ROOT / "data/codebooks/systems-leadership.yaml"
 DIMENSIONS = {"feeling", "perceiving", "thinking", "relating", "being", "doing"}
+CODED_LINES = (ROOT / "data/training/systems-leadership.jsonl").read_text().splitlines()
 
 
 def invoke(*args: str):
@@ -222,6 +223,32 @@ def test_evaluate_json_has_the_documented_keys(linear_model: Path):
     assert table.exit_code == 0 and "bootstrap" not in table.output, table.output
 
 
+def test_evaluate_by_a_field_of_the_examples_reports_each_group(linear_model: Path, tmp_path: Path):
+    rows = [json.loads(line) for line in CODED_LINES[200:260]]
+    for i, row in enumerate(rows):
+        if i < 50:
+            row["kind"] = "interview" if i < 30 else "report"
+    path = tmp_path / "kinds.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["evaluate", "--model", str(linear_model), "--examples", str(path)]
+    report = json.loads(invoke(*args, "--by", "kind", "--format", "json").stdout)
+    groups = report["by"]["groups"]
+    assert report["by"]["field"] == "kind"
+    assert {k: g["n"] for k, g in groups.items()} == {"(none)": 10, "interview": 30, "report": 20}
+    # each group is scored as evaluate scores those lines alone
+    alone = tmp_path / "report.jsonl"
+    alone.write_text("".join(json.dumps(r) + "\n" for r in rows[30:50]))
+    by_itself = json.loads(
+        invoke("evaluate", "--model", str(linear_model), "--examples", str(alone), "--format",
+               "json").stdout
+    )  # fmt: skip
+    assert groups["report"]["per_code"] == by_itself["per_code"]
+    table = invoke(*args, "--by", "kind")
+    assert "by kind:" in table.output and "interview  30" in table.output, table.output
+    missing = invoke(*args, "--by", "place")
+    assert missing.exit_code != 0 and "no line of" in missing.output and '"place"' in missing.output
+
+
 def test_the_abstain_report_says_what_review_of_the_uncertain_decisions_buys():
     gold = np.array([[1, 0], [1, 1], [0, 0], [0, 1], [1, 0]], dtype=bool)
     pred = gold.copy()
@@ -411,6 +438,7 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "epoch 2 of 2 (" in result.output and " to go)" in result.output  # time left shown
     assert "examples: compare --method linear, which takes seconds" in result.output  # so few
+    assert "`narratives cross-validate` measures either" in result.output
     model = TrainedClassifier.load(out)
     assert model.config["fine_tuning"]["epochs"] == 2  # recorded, and on the model card
     assert (

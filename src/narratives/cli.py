@@ -336,7 +336,8 @@ def train(codebook, examples, out, **options) -> None:
     --method linear takes seconds; fine-tuning (the default) takes minutes and learned more
     from written passages at every size measured, but on a few dozen real coded passages
     linear heads were level with it or ahead (README, "Training on your own coders'
-    passages"): with few examples, try both. For the six dimensions, --method linear
+    passages"): with few examples, try both (`narratives cross-validate` measures either on
+    your own examples). For the six dimensions, --method linear
     --embedding-model models/systems-leadership/encoder starts from the shipped encoder.
 
     \b
@@ -461,7 +462,13 @@ def _open_model(model, codebook):
 @examples_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @bootstrap_option
-def evaluate(model, codebook, examples, fmt, bootstrap) -> None:
+@click.option(
+    "--by",
+    metavar="FIELD",
+    help='Also report for each value of this key of the examples\' lines (e.g. "kind", '
+    '"speaker_role", "place"): where the model codes well and where not.',
+)
+def evaluate(model, codebook, examples, fmt, bootstrap, by) -> None:
     """Measure a classifier against coded examples it was not trained on.
 
     \b
@@ -476,7 +483,7 @@ def evaluate(model, codebook, examples, fmt, bootstrap) -> None:
 
     classifier = _open_model(model, codebook)
     try:
-        report = evaluate_model(classifier, examples, bootstrap)
+        report = evaluate_model(classifier, examples, bootstrap, by)
     except _model_errors() as e:
         raise UserError(str(e)) from e
     if fmt == "json":
@@ -484,25 +491,39 @@ def evaluate(model, codebook, examples, fmt, bootstrap) -> None:
         return
     click.echo(f"{report['model_id']} on {report['n']} examples from {examples}")
     _print_report(report)
+    if by:
+        groups = report["by"]["groups"]
+        click.echo(f"\nby {by}:")
+        rows = [
+            (
+                value,
+                g["n"],
+                _shown(g["macro_f1"], "macro_f1", g.get("intervals", {})),
+                _shown(g["mean_kappa"], "mean_kappa", g.get("intervals", {})),
+            )
+            for value, g in groups.items()
+        ]
+        click.echo(format_rows([by, "n", "macro-F1", "mean kappa"], rows, "table"), nl=False)
+
+
+def _shown(value: float, key: str, spans: dict) -> str:
+    """A figure with its interval from `spans` (a report's `intervals`), where it has one."""
+    if key not in spans:
+        return f"{value:.3f}"
+    low, high = spans[key]
+    return f"{value:.3f} ({low:.2f}-{high:.2f})"
 
 
 def _print_report(report: dict) -> None:
     """An evaluation report (`evaluate`, `cross-validate`) as a table and a summary line."""
     spans = report.get("intervals", {})
-
-    def shown(value: float, key: str, within: dict = spans) -> str:
-        if key not in within:
-            return f"{value:.3f}"
-        low, high = within[key]
-        return f"{value:.3f} ({low:.2f}-{high:.2f})"
-
     rows = [
         (
             c,
             s["precision"],
             s["recall"],
-            shown(s["f1"], "f1", spans.get("per_code", {}).get(c, {})),
-            shown(s["kappa"], "kappa", spans.get("per_code", {}).get(c, {})),
+            _shown(s["f1"], "f1", spans.get("per_code", {}).get(c, {})),
+            _shown(s["kappa"], "kappa", spans.get("per_code", {}).get(c, {})),
             s["support"],
         )
         for c, s in report["per_code"].items()
@@ -512,11 +533,15 @@ def _print_report(report: dict) -> None:
         nl=False,
     )
     click.echo(
-        f"macro-F1 {shown(report['macro_f1'], 'macro_f1')}  "
-        f"micro-F1 {shown(report['micro_f1'], 'micro_f1')}  "
-        f"mean kappa {shown(report['mean_kappa'], 'mean_kappa')}  Krippendorff's alpha "
+        f"macro-F1 {_shown(report['macro_f1'], 'macro_f1', spans)}  "
+        f"micro-F1 {_shown(report['micro_f1'], 'micro_f1', spans)}  "
+        f"mean kappa {_shown(report['mean_kappa'], 'mean_kappa', spans)}  Krippendorff's alpha "
         f"{report['krippendorff_alpha']:.3f}"
-        + (f"  accuracy {shown(report['accuracy'], 'accuracy')}" if "accuracy" in report else "")
+        + (
+            f"  accuracy {_shown(report['accuracy'], 'accuracy', spans)}"
+            if "accuracy" in report
+            else ""
+        )
     )
     if spans:
         click.echo(

@@ -6,6 +6,7 @@ team can see what training bought them."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -56,18 +57,50 @@ def _scores(
     )
 
 
-def evaluate(classifier: Classifier, examples_path: Path, resamples: int = 1000) -> dict:
+def evaluate(
+    classifier: Classifier, examples_path: Path, resamples: int = 1000, by: str | None = None
+) -> dict:
     """Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
     alpha; for exclusive codebooks also accuracy and the confusion matrix. With `resamples`
-    (0: none), `intervals` holds 95% bootstrap intervals over the examples."""
+    (0: none), `intervals` holds 95% bootstrap intervals over the examples. With `by` (a
+    key of the examples' lines, such as "kind" or "speaker_role"), `by` holds the same
+    report for each of its values."""
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
     scores = _scores(classifier, [e.text for e in examples], [e.context for e in examples])
-    report = coding_report(
-        codebook, examples, classifier.decide(scores), resamples, classifier.uncertain(scores)
-    )
+    decided, uncertain = classifier.decide(scores), classifier.uncertain(scores)
+    report = coding_report(codebook, examples, decided, resamples, uncertain)
+    if by:
+        values = _values_of(examples_path, by)
+        report["by"] = {
+            "field": by,
+            "groups": {
+                value: coding_report(
+                    codebook,
+                    [examples[i] for i in members],
+                    decided[members],
+                    resamples,
+                    uncertain[members],
+                )
+                for value in sorted(set(values))
+                for members in [np.flatnonzero(np.array(values) == value)]
+            },
+        }
     report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
     return report
+
+
+def _values_of(examples_path: Path, key: str) -> list[str]:
+    """Each example's value of `key` (in the order `load_examples` reads them), as text;
+    "(none)" where a line has none."""
+    values = []
+    for line in Path(examples_path).read_text(encoding="utf-8-sig").splitlines():
+        if line.strip():
+            value = json.loads(line).get(key)
+            values.append("(none)" if value in (None, "") else str(value))
+    if values.count("(none)") == len(values):
+        raise ValueError(f'--by {key}: no line of {examples_path} has a "{key}"')
+    return values
 
 
 def coding_report(
@@ -197,8 +230,6 @@ def explain(
     examples that carry each applied (or most likely) code. A passage longer than the model's
     window is scored by its windows: `windows` lists them, `window` names the one that gave
     each shown code its score, and the nearest examples are that window's."""
-    import json
-
     from safetensors.numpy import load_file
 
     def embed(texts: list[str]) -> np.ndarray:

@@ -666,7 +666,8 @@ def train(
         if len(examples) < FEW_EXAMPLES:
             log(
                 f"only {len(examples)} examples: compare --method linear, which takes seconds; on "
-                "57-90 real coded passages it coded as well as fine-tuning or better (README)"
+                "57-90 real coded passages it coded as well as fine-tuning or better (README); "
+                "`narratives cross-validate` measures either on your own examples"
             )
         log(f"fine-tuning {opts.embedding_model} ...")
         weight, bias, tuned = _fine_tune(
