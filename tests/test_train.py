@@ -16,6 +16,7 @@ from narratives.metrics import (
     abstain_report,
     bootstrap_intervals,
     multilabel_report,
+    paired_difference,
     resampled_scores,
 )
 from narratives.train import TrainedClassifier
@@ -247,6 +248,44 @@ def test_evaluate_by_a_field_of_the_examples_reports_each_group(linear_model: Pa
     assert "by kind:" in table.output and "interview  30" in table.output, table.output
     missing = invoke(*args, "--by", "place")
     assert missing.exit_code != 0 and "no line of" in missing.output and '"place"' in missing.output
+
+
+def test_evaluate_compares_two_models_on_the_same_passages(linear_model: Path, tmp_path: Path):
+    path = tmp_path / "some.jsonl"
+    path.write_text("\n".join(CODED_LINES[200:260]) + "\n")
+    args = ["evaluate", "--model", str(linear_model), "--examples", str(path), "--format", "json"]
+    zero = json.loads(invoke(*args, "--compare", "zero-shot", "--codebook", str(CODEBOOK)).stdout)[
+        "comparison"
+    ]
+    assert zero["model_id"].startswith("zero-shot")
+    alone = json.loads(invoke(*args[:-2], "--model", "zero-shot", "--codebook", str(CODEBOOK),
+                              "--format", "json").stdout)  # fmt: skip
+    assert zero["macro_f1"] == alone["macro_f1"]  # its figures, as evaluate gives them
+    d = zero["difference"]["macro_f1"]
+    assert d["interval"][0] <= d["difference"] <= d["interval"][1]
+    same = json.loads(invoke(*args, "--compare", str(linear_model)).stdout)["comparison"]
+    assert same["difference"]["macro_f1"] == {
+        "difference": 0.0, "interval": [0.0, 0.0], "share_better": 0.0,
+    }  # fmt: skip
+    topics = tmp_path / "topics"
+    invoke("train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+           str(EXCLUSIVE / "train.jsonl"), "--out", str(topics), "--method", "linear")  # fmt: skip
+    other = invoke(*args, "--compare", str(topics))
+    assert other.exit_code != 0 and "only models of the same codes compare" in other.output
+
+
+def test_a_paired_difference_is_narrower_than_two_separate_intervals():
+    rng = np.random.default_rng(5)
+    gold = rng.random((80, 3)) < 0.4
+    a = np.where(rng.random(gold.shape) < 0.8, gold, ~gold)  # right 80% of the time
+    b = np.where(rng.random(gold.shape) < 0.1, ~a, a)  # a, with 10% of decisions flipped
+    d = paired_difference(gold, a, b, resamples=500)["macro_f1"]
+    ra = multilabel_report(gold, a, list("xyz"))["macro_f1"]
+    rb = multilabel_report(gold, b, list("xyz"))["macro_f1"]
+    assert d["difference"] == pytest.approx(ra - rb, abs=1e-3)
+    low_a, high_a = bootstrap_intervals(gold, a, list("xyz"), 500)["macro_f1"]
+    assert d["interval"][1] - d["interval"][0] < (high_a - low_a) * 0.8
+    assert d["share_better"] > 0.5 if ra > rb else d["share_better"] < 0.5
 
 
 def test_the_abstain_report_says_what_review_of_the_uncertain_decisions_buys():

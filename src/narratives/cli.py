@@ -468,7 +468,13 @@ def _open_model(model, codebook):
     help='Also report for each value of this key of the examples\' lines (e.g. "kind", '
     '"speaker_role", "place"): where the model codes well and where not.',
 )
-def evaluate(model, codebook, examples, fmt, bootstrap, by) -> None:
+@click.option(
+    "--compare",
+    metavar="MODEL",
+    help="Another model folder (or zero-shot) of the same codes: its figures, and how much "
+    "better --model is on these passages, with a paired bootstrap interval.",
+)
+def evaluate(model, codebook, examples, fmt, bootstrap, by, compare) -> None:
     """Measure a classifier against coded examples it was not trained on.
 
     \b
@@ -483,7 +489,8 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by) -> None:
 
     classifier = _open_model(model, codebook)
     try:
-        report = evaluate_model(classifier, examples, bootstrap, by)
+        other = _open_model(compare, codebook) if compare else None
+        report = evaluate_model(classifier, examples, bootstrap, by, other)
     except _model_errors() as e:
         raise UserError(str(e)) from e
     if fmt == "json":
@@ -504,6 +511,16 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by) -> None:
             for value, g in groups.items()
         ]
         click.echo(format_rows([by, "n", "macro-F1", "mean kappa"], rows, "table"), nl=False)
+    if theirs := report.get("comparison"):
+        click.echo(f"\ncompared with {theirs['model_id']}:")
+        for key, name in (("macro_f1", "macro-F1"), ("mean_kappa", "mean kappa")):
+            d = theirs["difference"][key]
+            low, high = d["interval"]
+            click.echo(
+                f"  {name} {report[key]:.3f} against {theirs[key]:.3f}: {d['difference']:+.3f} "
+                f"(95% interval {low:+.3f} to {high:+.3f}; higher in {d['share_better']:.0%} "
+                "of resamples)"
+            )
 
 
 def _shown(value: float, key: str, spans: dict) -> str:

@@ -31,6 +31,7 @@ from narratives.metrics import (
     bootstrap_intervals,
     exclusive_report,
     multilabel_report,
+    paired_difference,
 )
 from narratives.train import TrainedClassifier, TrainOptions, stratified_folds, train
 
@@ -58,18 +59,42 @@ def _scores(
 
 
 def evaluate(
-    classifier: Classifier, examples_path: Path, resamples: int = 1000, by: str | None = None
+    classifier: Classifier,
+    examples_path: Path,
+    resamples: int = 1000,
+    by: str | None = None,
+    compare: Classifier | None = None,
 ) -> dict:
     """Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
     alpha; for exclusive codebooks also accuracy and the confusion matrix. With `resamples`
     (0: none), `intervals` holds 95% bootstrap intervals over the examples. With `by` (a
     key of the examples' lines, such as "kind" or "speaker_role"), `by` holds the same
-    report for each of its values."""
+    report for each of its values. With `compare` (another classifier of the same codes),
+    `comparison` holds its figures and the paired differences (this one minus it)."""
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
-    scores = _scores(classifier, [e.text for e in examples], [e.context for e in examples])
+    texts, contexts = [e.text for e in examples], [e.context for e in examples]
+    scores = _scores(classifier, texts, contexts)
     decided, uncertain = classifier.decide(scores), classifier.uncertain(scores)
     report = coding_report(codebook, examples, decided, resamples, uncertain)
+    if compare is not None:
+        if compare.codebook.ids != codebook.ids or compare.codebook.exclusive != codebook.exclusive:
+            raise ValueError(
+                f"--compare: {compare.model_id} codes {compare.codebook.ids}, "
+                f"{classifier.model_id} codes {codebook.ids}: only models of the same codes "
+                "compare"
+            )
+        other = compare.decide(_scores(compare, texts, contexts))
+        theirs = coding_report(codebook, examples, other, 0)
+        gold = label_matrix(examples, codebook.ids)
+        report["comparison"] = {
+            "model_id": compare.model_id,
+            **{k: theirs[k] for k in ("macro_f1", "micro_f1", "mean_kappa")},
+            "difference": paired_difference(
+                gold, _one_code_each(codebook, decided), _one_code_each(codebook, other),
+                resamples or 1000,
+            ),
+        }  # fmt: skip
     if by:
         values = _values_of(examples_path, by)
         report["by"] = {
@@ -114,13 +139,13 @@ def coding_report(
     examples' codes; with `uncertain` (the decisions in the abstain band), `abstain` says
     what sending those to a human would buy."""
     gold = label_matrix(examples, codebook.ids)
-    pred = decided
+    pred = _one_code_each(codebook, decided)
     if codebook.exclusive:
-        chosen = pred.argmax(1)
         report = exclusive_report(
-            [e.codes[0] for e in examples], [codebook.ids[i] for i in chosen], codebook.ids
+            [e.codes[0] for e in examples],
+            [codebook.ids[i] for i in pred.argmax(1)],
+            codebook.ids,
         )
-        pred = np.eye(len(codebook.ids), dtype=bool)[chosen]
     else:
         report = multilabel_report(gold, pred, codebook.ids)
     if resamples:
@@ -132,6 +157,14 @@ def coding_report(
             uncertain = np.repeat(uncertain.any(1, keepdims=True), len(codebook.ids), 1)
         report["abstain"] = abstain_report(gold, pred, uncertain, codebook.ids)
     return report
+
+
+def _one_code_each(codebook: Codebook, decided: np.ndarray) -> np.ndarray:
+    """For an exclusive codebook, the decisions as one code per passage (the highest; ties
+    go to the first); otherwise as they are."""
+    if not codebook.exclusive:
+        return decided
+    return np.eye(len(codebook.ids), dtype=bool)[decided.argmax(1)]
 
 
 def cross_validate(
@@ -165,7 +198,7 @@ def cross_validate(
                 model, [examples[i].text for i in held], [examples[i].context for i in held]
             )
             scores[held], decided[held] = held_scores, model.decide(held_scores)
-            if codebook.exclusive:  # one code each, as the report counts them, ties included
+            if codebook.exclusive:  # one code each, the highest score (no ties)
                 decided[held] = np.eye(len(codebook.ids), dtype=bool)[held_scores.argmax(1)]
             uncertain[held] = model.uncertain(held_scores)
             fold_report = coding_report(codebook, [examples[i] for i in held], decided[held], 0)

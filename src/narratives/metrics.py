@@ -124,13 +124,11 @@ def bootstrap_intervals(
     replacement `resamples` times (a fixed seed, so a rerun prints the same)."""
     g, p = gold.astype(bool), pred.astype(bool)
     n = len(g)
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    counts = _draws(n, resamples, seed)
     f1, kappa, micro = resampled_scores(g, p, counts)
-    tail = (1.0 - level) / 2 * 100
 
     def span(values: np.ndarray) -> list[float]:
-        low, high = np.percentile(values, [tail, 100 - tail])
-        return [round(float(low), 4), round(float(high), 4)]
+        return _span(values, level)
 
     out = {
         "level": level,
@@ -190,3 +188,49 @@ def abstain_report(
         "reviewed_macro_f1": settled["macro_f1"],
         "reviewed_mean_kappa": settled["mean_kappa"],
     }
+
+
+def paired_difference(
+    gold: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Classifier A minus classifier B on the same passages: for macro-F1, micro-F1 and mean
+    kappa, the difference, its percentile bootstrap interval (both scored on the same
+    resamples, so what the passages share cancels out: far narrower than two separate
+    intervals) and the share of resamples in which A scored higher."""
+    counts = _draws(len(gold), resamples, seed)
+    f1_a, kappa_a, micro_a = resampled_scores(gold, pred_a, counts)
+    f1_b, kappa_b, micro_b = resampled_scores(gold, pred_b, counts)
+    whole = np.ones((1, len(gold)))
+    (f1_a0, kappa_a0, micro_a0), (f1_b0, kappa_b0, micro_b0) = (
+        resampled_scores(gold, pred_a, whole),
+        resampled_scores(gold, pred_b, whole),
+    )
+    differences = {
+        "macro_f1": (f1_a0.mean() - f1_b0.mean(), f1_a.mean(1) - f1_b.mean(1)),
+        "micro_f1": (micro_a0[0] - micro_b0[0], micro_a - micro_b),
+        "mean_kappa": (kappa_a0.mean() - kappa_b0.mean(), kappa_a.mean(1) - kappa_b.mean(1)),
+    }
+    out: dict = {"level": level, "resamples": resamples, "seed": seed}
+    for key, (point, drawn) in differences.items():
+        out[key] = {
+            "difference": round(float(point), 4),
+            "interval": _span(drawn, level),
+            "share_better": round(float(np.mean(drawn > 0)), 4),
+        }
+    return out
+
+
+def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n): how many times each of n passages is drawn, with replacement."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+
+
+def _span(values: np.ndarray, level: float) -> list[float]:
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return [round(float(low), 4), round(float(high), 4)]
