@@ -10,7 +10,9 @@ on its own coders' passages. This measures that case on the 120 coded passages o
 ../shared/data/dev_passages.jsonl: split them into k folds, train on k-1 (with the options
 given), code the held-out fold, and pool the out-of-fold decisions over all 120. Repeats use
 other fold assignments and report the mean. Every training here sees k-1 folds only: nothing
-is reported on passages it trained or calibrated on.
+is reported on passages it trained or calibrated on. (For a team's own examples,
+`narratives cross-validate` does one fold assignment, stratified, with intervals; this
+benchmark keeps its own fold assignments so the README's figures reproduce.)
 """
 
 from __future__ import annotations
