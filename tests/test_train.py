@@ -324,18 +324,23 @@ def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
 def test_cross_validation_codes_every_example_once_with_a_model_that_never_saw_it(
     small_examples: Path, tmp_path: Path
 ):
-    out = tmp_path / "oof.jsonl"
+    out, kinds = tmp_path / "oof.jsonl", tmp_path / "kinds.jsonl"
+    given = [json.loads(line) for line in small_examples.read_text().splitlines()]
+    kinds.write_text(
+        "".join(json.dumps({**r, "kind": "ab"[i % 2]}) + "\n" for i, r in enumerate(given))
+    )
     result = invoke(
-        "cross-validate", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+        "cross-validate", "--codebook", str(CODEBOOK), "--examples", str(kinds),
         "--method", "linear", "--k", "4", "--predictions", str(out), "--format", "json",
+        "--by", "kind",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["n"] == 120 and report["k"] == 4 and report["method"] == "linear"
+    assert {k: g["n"] for k, g in report["by"]["groups"].items()} == {"a": 60, "b": 60}
     assert [f["n"] for f in report["folds"]] == [30, 30, 30, 30]  # stratified, even
     assert report["codebook"] == "systems-leadership@1"
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    given = [json.loads(line) for line in small_examples.read_text().splitlines()]
     assert [r["text"] for r in lines] == [r["text"] for r in given]
     assert sorted({r["fold"] for r in lines}) == [1, 2, 3, 4]
     # The report is the pooled out-of-fold decisions, as written line by line.

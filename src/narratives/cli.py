@@ -311,6 +311,12 @@ bootstrap_option = click.option(
     show_default=True,
     help="Resamples of the examples for 95% intervals (JSON: `intervals`); 0: none.",
 )
+by_option = click.option(
+    "--by",
+    metavar="FIELD",
+    help='Also report for each value of this key of the examples\' lines (e.g. "kind", '
+    '"speaker_role", "place"): where the model codes well and where not.',
+)
 examples_option = click.option(
     "--examples",
     required=True,
@@ -383,8 +389,9 @@ def train(codebook, examples, out, **options) -> None:
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @bootstrap_option
+@by_option
 @training_options
-def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, **options) -> None:
+def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, by, **options) -> None:
     """How well training on your coded examples works, without a separate test set.
 
     Splits the examples into k folds, trains on k-1 as `train` would (same options) and
@@ -409,7 +416,13 @@ def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, **options
         if len(rows) < 2 * k:
             raise ValueError(f"{examples} has {len(rows)} examples: too few for {k} folds")
         report, coded, fold_of = cross_validate_training(
-            cb, rows, opts, k, bootstrap, log=lambda m: click.echo(m, err=True)
+            cb,
+            rows,
+            opts,
+            k,
+            bootstrap,
+            log=lambda m: click.echo(m, err=True),
+            by=(examples, by) if by else None,
         )
     except _model_errors() as e:
         raise UserError(str(e)) from e
@@ -431,6 +444,7 @@ def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, **options
     _print_report(report)
     folds = ", ".join(f"{f['macro_f1']:.3f}" for f in report["folds"])
     click.echo(f"macro-F1 of each fold: {folds}")
+    _print_groups(report)
 
 
 model_option = click.option(
@@ -462,12 +476,7 @@ def _open_model(model, codebook):
 @examples_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @bootstrap_option
-@click.option(
-    "--by",
-    metavar="FIELD",
-    help='Also report for each value of this key of the examples\' lines (e.g. "kind", '
-    '"speaker_role", "place"): where the model codes well and where not.',
-)
+@by_option
 @click.option(
     "--compare",
     metavar="MODEL",
@@ -498,19 +507,7 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by, compare) -> None:
         return
     click.echo(f"{report['model_id']} on {report['n']} examples from {examples}")
     _print_report(report)
-    if by:
-        groups = report["by"]["groups"]
-        click.echo(f"\nby {by}:")
-        rows = [
-            (
-                value,
-                g["n"],
-                _shown(g["macro_f1"], "macro_f1", g.get("intervals", {})),
-                _shown(g["mean_kappa"], "mean_kappa", g.get("intervals", {})),
-            )
-            for value, g in groups.items()
-        ]
-        click.echo(format_rows([by, "n", "macro-F1", "mean kappa"], rows, "table"), nl=False)
+    _print_groups(report)
     if theirs := report.get("comparison"):
         click.echo(f"\ncompared with {theirs['model_id']}:")
         for key, name in (("macro_f1", "macro-F1"), ("mean_kappa", "mean kappa")):
@@ -529,6 +526,24 @@ def _shown(value: float, key: str, spans: dict) -> str:
         return f"{value:.3f}"
     low, high = spans[key]
     return f"{value:.3f} ({low:.2f}-{high:.2f})"
+
+
+def _print_groups(report: dict) -> None:
+    """A report's `by` groups (`--by`), one row each."""
+    if "by" not in report:
+        return
+    by = report["by"]["field"]
+    rows = [
+        (
+            value,
+            g["n"],
+            _shown(g["macro_f1"], "macro_f1", g.get("intervals", {})),
+            _shown(g["mean_kappa"], "mean_kappa", g.get("intervals", {})),
+        )
+        for value, g in report["by"]["groups"].items()
+    ]
+    click.echo(f"\nby {by}:")
+    click.echo(format_rows([by, "n", "macro-F1", "mean kappa"], rows, "table"), nl=False)
 
 
 def _print_report(report: dict) -> None:

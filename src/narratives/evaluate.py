@@ -97,22 +97,33 @@ def evaluate(
         }  # fmt: skip
     if by:
         values = _values_of(examples_path, by)
-        report["by"] = {
-            "field": by,
-            "groups": {
-                value: coding_report(
-                    codebook,
-                    [examples[i] for i in members],
-                    decided[members],
-                    resamples,
-                    uncertain[members],
-                )
-                for value in sorted(set(values))
-                for members in [np.flatnonzero(np.array(values) == value)]
-            },
-        }
+        report["by"] = _by_groups(codebook, examples, by, values, decided, uncertain, resamples)
     report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
     return report
+
+
+def _by_groups(
+    codebook: Codebook,
+    examples: list[Example],
+    by: str,
+    values: list[str],
+    decided: np.ndarray,
+    uncertain: np.ndarray,
+    resamples: int,
+) -> dict:
+    """The report for each of `values` (each example's value of the key `by`)."""
+    values = np.array(values)
+    groups = {}
+    for value in sorted(set(values)):
+        members = np.flatnonzero(values == value)
+        groups[value] = coding_report(
+            codebook,
+            [examples[i] for i in members],
+            decided[members],
+            resamples,
+            uncertain[members],
+        )
+    return {"field": by, "groups": groups}
 
 
 def _values_of(examples_path: Path, key: str) -> list[str]:
@@ -174,12 +185,15 @@ def cross_validate(
     k: int = 5,
     resamples: int = 1000,
     log: Callable[[str], None] = print,
+    by: tuple[Path, str] | None = None,
 ) -> tuple[dict, list[Prediction], list[int]]:
     """How well `train` with `opts` learns from these coded examples, without a test set:
     split them into `k` folds (stratified as training splits them; `opts.seed`), train on
     k - 1, code the fold left out, and report the pooled out-of-fold decisions as
     `evaluate` does, with each fold's own macro-F1 under `folds`. Returns the report, each
-    example's out-of-fold prediction and its fold (from 1), in the examples' order."""
+    example's out-of-fold prediction and its fold (from 1), in the examples' order. `by`
+    (the examples' file and a key of its lines) adds the report for each of its values."""
+    values = _values_of(*by) if by else None  # before training: a missing key fails at once
     gold = label_matrix(examples, codebook.ids)
     fold = stratified_folds(gold, k, opts.seed)
     scores = np.zeros(gold.shape, dtype=np.float32)
@@ -211,6 +225,8 @@ def cross_validate(
             )
             log(f"  fold {f + 1}: macro-F1 {fold_report['macro_f1']:.3f}")
     report = coding_report(codebook, examples, decided, resamples, uncertain)
+    if by:
+        report["by"] = _by_groups(codebook, examples, by[1], values, decided, uncertain, resamples)
     report.update(
         method=opts.method,
         k=k,
