@@ -211,9 +211,8 @@ def cross_validate(
             held_scores = _scores(
                 model, [examples[i].text for i in held], [examples[i].context for i in held]
             )
-            scores[held], decided[held] = held_scores, model.decide(held_scores)
-            if codebook.exclusive:  # one code each, the highest score (no ties)
-                decided[held] = np.eye(len(codebook.ids), dtype=bool)[held_scores.argmax(1)]
+            scores[held] = held_scores
+            decided[held] = _one_code_each(codebook, model.decide(held_scores))
             uncertain[held] = model.uncertain(held_scores)
             fold_report = coding_report(codebook, [examples[i] for i in held], decided[held], 0)
             per_fold.append(
