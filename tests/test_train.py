@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from narratives import metrics
 from narratives.cli import main
 from narratives.embed import embed_texts
 from narratives.metrics import (
@@ -317,6 +318,10 @@ def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
             assert kappa[r, j] == pytest.approx(report["per_code"][code]["kappa"], abs=1e-4)
     spans = bootstrap_intervals(gold, pred, list("abcd"), resamples=200)
     assert spans == bootstrap_intervals(gold, pred, list("abcd"), resamples=200)  # seeded
+    # drawn in chunks (so large files fit in memory), the draws are the same
+    whole = np.concatenate(list(metrics._draws(40, 200, 0)))
+    assert whole.shape == (200, 40)
+    assert (np.concatenate(list(metrics._draws(40, 200, 0, cells=40 * 7))) == whole).all()
     low, high = spans["macro_f1"]
     assert low < multilabel_report(gold, pred, list("abcd"))["macro_f1"] < high
 

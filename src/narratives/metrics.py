@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -124,8 +124,12 @@ def bootstrap_intervals(
     replacement `resamples` times (a fixed seed, so a rerun prints the same)."""
     g, p = gold.astype(bool), pred.astype(bool)
     n = len(g)
-    counts = _draws(n, resamples, seed)
-    f1, kappa, micro = resampled_scores(g, p, counts)
+    f1, kappa, micro, right = [], [], [], []
+    for counts in _draws(n, resamples, seed):
+        for kept, value in zip((f1, kappa, micro), resampled_scores(g, p, counts), strict=True):
+            kept.append(value)
+        right.append(counts @ (g == p).all(1) / n)
+    f1, kappa, micro = np.concatenate(f1), np.concatenate(kappa), np.concatenate(micro)
 
     def span(values: np.ndarray) -> list[float]:
         return _span(values, level)
@@ -142,7 +146,7 @@ def bootstrap_intervals(
         },
     }
     if accuracy:
-        out["accuracy"] = span(counts @ (g == p).all(1) / n)
+        out["accuracy"] = span(np.concatenate(right))
     return out
 
 
@@ -202,9 +206,12 @@ def paired_difference(
     kappa, the difference, its percentile bootstrap interval (both scored on the same
     resamples, so what the passages share cancels out: far narrower than two separate
     intervals) and the share of resamples in which A scored higher."""
-    counts = _draws(len(gold), resamples, seed)
-    f1_a, kappa_a, micro_a = resampled_scores(gold, pred_a, counts)
-    f1_b, kappa_b, micro_b = resampled_scores(gold, pred_b, counts)
+    drawn_a, drawn_b = [], []
+    for counts in _draws(len(gold), resamples, seed):
+        drawn_a.append(resampled_scores(gold, pred_a, counts))
+        drawn_b.append(resampled_scores(gold, pred_b, counts))
+    f1_a, kappa_a, micro_a = (np.concatenate(part) for part in zip(*drawn_a, strict=True))
+    f1_b, kappa_b, micro_b = (np.concatenate(part) for part in zip(*drawn_b, strict=True))
     whole = np.ones((1, len(gold)))
     (f1_a0, kappa_a0, micro_a0), (f1_b0, kappa_b0, micro_b0) = (
         resampled_scores(gold, pred_a, whole),
@@ -225,9 +232,14 @@ def paired_difference(
     return out
 
 
-def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, n): how many times each of n passages is drawn, with replacement."""
-    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+def _draws(n: int, resamples: int, seed: int, cells: int = 4_000_000) -> Iterator[np.ndarray]:
+    """How many times each of n passages is drawn, with replacement, in each of `resamples`
+    resamples: (resamples, n) counts, in chunks of at most `cells` entries, so a file of
+    100,000 passages needs 32 MB at a time rather than 800 (the same draws either way)."""
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, cells // max(n, 1))
+    for start in range(0, resamples, per_chunk):
+        yield rng.multinomial(n, np.full(n, 1.0 / n), size=min(per_chunk, resamples - start))
 
 
 def _span(values: np.ndarray, level: float) -> list[float]:
