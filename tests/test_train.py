@@ -233,7 +233,18 @@ def test_evaluate_by_a_field_of_the_examples_reports_each_group(linear_model: Pa
     path = tmp_path / "kinds.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     args = ["evaluate", "--model", str(linear_model), "--examples", str(path)]
-    report = json.loads(invoke(*args, "--by", "kind", "--format", "json").stdout)
+    out = tmp_path / "coded.jsonl"
+    report = json.loads(
+        invoke(*args, "--by", "kind", "--format", "json", "--predictions", str(out)).stdout
+    )
+    coded = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [c["text"] for c in coded] == [r["text"] for r in rows]
+    codes = sorted(DIMENSIONS)
+    gold = np.array([[c in r["codes"] for c in codes] for r in coded])
+    pred = np.array([[c in r["predicted"] for c in codes] for r in coded])
+    assert multilabel_report(gold, pred, codes)["per_code"] == {
+        c: report["per_code"][c] for c in codes
+    }  # what was written is what was scored
     groups = report["by"]["groups"]
     assert report["by"]["field"] == "kind"
     assert {k: g["n"] for k, g in groups.items()} == {"(none)": 10, "interview": 30, "report": 20}

@@ -428,12 +428,7 @@ def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, by, **opt
         raise UserError(str(e)) from e
     report.update(examples=str(examples), examples_sha256=sha, codebook=cb.ref)
     if predictions:
-        for row, p, f in zip(rows, coded, fold_of, strict=True):
-            line = {"text": row.text, "codes": list(row.codes)}
-            if row.id:
-                line["id"] = row.id
-            line.update(predicted=p.codes, scores=p.scores, uncertain=p.uncertain, fold=f)
-            predictions.write(json.dumps(line, ensure_ascii=False) + "\n")
+        _write_predictions(predictions, rows, coded, fold_of)
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
@@ -478,12 +473,18 @@ def _open_model(model, codebook):
 @bootstrap_option
 @by_option
 @click.option(
+    "--predictions",
+    type=click.File("w", encoding="utf-8"),
+    help="Write each example with the model's codes (`predicted`), `scores` and `uncertain` "
+    "(JSON lines), to read where the model and your coders disagree.",
+)
+@click.option(
     "--compare",
     metavar="MODEL",
     help="Another model folder (or zero-shot) of the same codes: its figures, and how much "
     "better --model is on these passages, with a paired bootstrap interval.",
 )
-def evaluate(model, codebook, examples, fmt, bootstrap, by, compare) -> None:
+def evaluate(model, codebook, examples, fmt, bootstrap, by, predictions, compare) -> None:
     """Measure a classifier against coded examples it was not trained on.
 
     \b
@@ -494,14 +495,16 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by, compare) -> None:
     Example:
       narratives evaluate --model models/systems-leadership --examples coded.jsonl
     """
-    from narratives.evaluate import evaluate as evaluate_model
+    from narratives.evaluate import evaluate_coded
 
     classifier = _open_model(model, codebook)
     try:
         other = _open_model(compare, codebook) if compare else None
-        report = evaluate_model(classifier, examples, bootstrap, by, other)
+        report, rows, coded = evaluate_coded(classifier, examples, bootstrap, by, other)
     except _model_errors() as e:
         raise UserError(str(e)) from e
+    if predictions:
+        _write_predictions(predictions, rows, coded)
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
@@ -526,6 +529,19 @@ def _shown(value: float, key: str, spans: dict) -> str:
         return f"{value:.3f}"
     low, high = spans[key]
     return f"{value:.3f} ({low:.2f}-{high:.2f})"
+
+
+def _write_predictions(out, examples, coded, folds=None) -> None:
+    """Each coded example with what the model decided (`predicted`, `scores`, `uncertain`;
+    `fold` for cross-validation), one JSON line each."""
+    for i, (example, p) in enumerate(zip(examples, coded, strict=True)):
+        line = {"text": example.text, "codes": list(example.codes)}
+        if example.id:
+            line["id"] = example.id
+        line.update(predicted=p.codes, scores=p.scores, uncertain=p.uncertain)
+        if folds is not None:
+            line["fold"] = folds[i]
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def _print_groups(report: dict) -> None:

@@ -65,7 +65,18 @@ def evaluate(
     by: str | None = None,
     compare: Classifier | None = None,
 ) -> dict:
-    """Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
+    """`evaluate_coded`'s report alone."""
+    return evaluate_coded(classifier, examples_path, resamples, by, compare)[0]
+
+
+def evaluate_coded(
+    classifier: Classifier,
+    examples_path: Path,
+    resamples: int = 1000,
+    by: str | None = None,
+    compare: Classifier | None = None,
+) -> tuple[dict, list[Example], list[Prediction]]:
+    """The report, the examples and the classifier's prediction for each. Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
     alpha; for exclusive codebooks also accuracy and the confusion matrix. With `resamples`
     (0: none), `intervals` holds 95% bootstrap intervals over the examples. With `by` (a
     key of the examples' lines, such as "kind" or "speaker_role"), `by` holds the same
@@ -99,7 +110,7 @@ def evaluate(
         values = _values_of(examples_path, by)
         report["by"] = _by_groups(codebook, examples, by, values, decided, uncertain, resamples)
     report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
-    return report
+    return report, examples, _as_predictions(codebook.ids, scores, decided, uncertain)
 
 
 def _by_groups(
