@@ -351,6 +351,8 @@ def test_cross_validation_codes_every_example_once_with_a_model_that_never_saw_i
         "--by", "kind",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "fold 1 of 4: training on 90, coding 30" in result.stderr
+    assert " to go)" in result.stderr  # the time left, after each fold but the last
     report = json.loads(result.stdout)
     assert report["n"] == 120 and report["k"] == 4 and report["method"] == "linear"
     assert {k: g["n"] for k, g in report["by"]["groups"].items()} == {"a": 60, "b": 60}

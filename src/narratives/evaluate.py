@@ -33,7 +33,7 @@ from narratives.metrics import (
     multilabel_report,
     paired_difference,
 )
-from narratives.train import TrainedClassifier, TrainOptions, stratified_folds, train
+from narratives.train import TrainedClassifier, TrainOptions, clock, stratified_folds, train
 
 ZERO_SHOT = "zero-shot"
 
@@ -233,7 +233,9 @@ def cross_validate(
                     "mean_kappa": fold_report["mean_kappa"],
                 }
             )
-            log(f"  fold {f + 1}: macro-F1 {fold_report['macro_f1']:.3f}")
+            spent = time.monotonic() - started
+            left = f" (about {clock(spent / (f + 1) * (k - f - 1))} to go)" if f + 1 < k else ""
+            log(f"  fold {f + 1}: macro-F1 {fold_report['macro_f1']:.3f}{left}")
     report = coding_report(codebook, examples, decided, resamples, uncertain)
     if by:
         report["by"] = _by_groups(codebook, examples, by[1], values, decided, uncertain, resamples)

@@ -361,7 +361,7 @@ def _fine_tune(
     def timing(step: int) -> str:
         spent = time.monotonic() - started
         left = spent / step * (total - step)
-        return f"{_clock(spent)} so far, about {_clock(left)} to go"
+        return f"{clock(spent)} so far, about {clock(left)} to go"
 
     transformer.train()
     for step, idx in enumerate(steps):
@@ -433,7 +433,8 @@ def _batches(lengths: np.ndarray, size: int, grouped: bool, rng) -> list[np.ndar
     return batches
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Seconds as m:ss, for progress lines."""
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
