@@ -310,6 +310,10 @@ def test_the_abstain_report_says_what_review_of_the_uncertain_decisions_buys():
     assert band["uncertain_decisions"] == 0.2 and band["passages_with_uncertain"] == 0.4
     assert band["confident_macro_f1"] == 1.0 and band["reviewed_macro_f1"] == 1.0
     assert multilabel_report(gold, pred, ["a", "b"])["macro_f1"] < 1.0
+    every = abstain_report(gold, pred, np.ones_like(gold), ["a", "b"])
+    assert every["confident_macro_f1"] is None and every["reviewed_macro_f1"] == 1.0
+    uncertain[:, 1] = True  # all of code b in the band: a's kept decisions alone
+    assert abstain_report(gold, pred, uncertain, ["a", "b"])["confident_macro_f1"] == 1.0
     none = abstain_report(gold, pred, np.zeros_like(gold), ["a", "b"])
     assert none["reviewed_macro_f1"] == multilabel_report(gold, pred, ["a", "b"])["macro_f1"]
 

@@ -597,12 +597,13 @@ def _print_report(report: dict) -> None:
             "resamples of these examples; --bootstrap 0 for none)"
         )
     if band := report.get("abstain"):
+        kept = band["confident_macro_f1"]
+        rest = "none is kept" if kept is None else f"the rest score macro-F1 {kept:.3f}"
         click.echo(
             f"abstain band: {band['uncertain_decisions']:.0%} of decisions (in "
-            f"{band['passages_with_uncertain']:.0%} of passages) go to a human; the rest score "
-            f"macro-F1 {band['confident_macro_f1']:.3f}; settled as these examples' coders "
-            f"did, macro-F1 would be {band['reviewed_macro_f1']:.3f} (mean kappa "
-            f"{band['reviewed_mean_kappa']:.3f})"
+            f"{band['passages_with_uncertain']:.0%} of passages) go to a human; {rest}; "
+            "settled as these examples' coders did, macro-F1 would be "
+            f"{band['reviewed_macro_f1']:.3f} (mean kappa {band['reviewed_mean_kappa']:.3f})"
         )
 
 

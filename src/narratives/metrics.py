@@ -180,15 +180,16 @@ def abstain_report(
     uncertain decisions are settled as the gold coders settled them (an upper bound: a
     reviewer who agrees with them)."""
     g, p, u = gold.astype(bool), pred.astype(bool), uncertain.astype(bool)
-    kept = [
+    kept = [  # codes with every decision in the band have none kept: left out (None if all)
         per_code_scores(g[~u[:, j]][:, [j]], p[~u[:, j]][:, [j]], [code])[code]["f1"]
         for j, code in enumerate(codes)
+        if not u[:, j].all()
     ]
     settled = multilabel_report(g, np.where(u, g, p), codes)
     return {
         "uncertain_decisions": round(float(u.mean()), 4),
         "passages_with_uncertain": round(float(u.any(1).mean()), 4),
-        "confident_macro_f1": round(float(np.mean(kept)), 4),
+        "confident_macro_f1": round(float(np.mean(kept)), 4) if kept else None,
         "reviewed_macro_f1": settled["macro_f1"],
         "reviewed_mean_kappa": settled["mean_kappa"],
     }
