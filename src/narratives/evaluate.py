@@ -65,7 +65,9 @@ def evaluate(
     by: str | None = None,
     compare: Classifier | None = None,
 ) -> dict:
-    """`evaluate_coded`'s report alone."""
+    """Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
+    alpha; for exclusive codebooks also accuracy and the confusion matrix (`evaluate_coded`
+    says what each argument adds). The report alone."""
     return evaluate_coded(classifier, examples_path, resamples, by, compare)[0]
 
 
@@ -76,12 +78,11 @@ def evaluate_coded(
     by: str | None = None,
     compare: Classifier | None = None,
 ) -> tuple[dict, list[Example], list[Prediction]]:
-    """The report, the examples and the classifier's prediction for each. Per-code precision, recall, F1, kappa and support; macro/micro F1; Krippendorff's
-    alpha; for exclusive codebooks also accuracy and the confusion matrix. With `resamples`
-    (0: none), `intervals` holds 95% bootstrap intervals over the examples. With `by` (a
-    key of the examples' lines, such as "kind" or "speaker_role"), `by` holds the same
-    report for each of its values. With `compare` (another classifier of the same codes),
-    `comparison` holds its figures and the paired differences (this one minus it)."""
+    """`evaluate`'s report, the examples, and the classifier's prediction for each. With
+    `resamples` (0: none), `intervals` holds 95% bootstrap intervals over the examples. With
+    `by` (a key of the examples' lines, such as "kind" or "speaker_role"), `by` holds the
+    same report for each of its values. With `compare` (another classifier of the same
+    codes), `comparison` holds its figures and the paired differences (this one minus it)."""
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
     texts, contexts = [e.text for e in examples], [e.context for e in examples]
