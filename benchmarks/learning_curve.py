@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument(
         "--examples",
         default=str(ROOT / "data/training/systems-leadership.jsonl"),
-        help="coded examples (the README's table used its first 1,439 lines: `head -1439`)",
+        help="coded examples (docs/coding-quality.md's table used its first 1,439 lines: `head -1439`)",
     )
     parser.add_argument("--methods", nargs="+", default=["linear", "fine-tune"])
     parser.add_argument(

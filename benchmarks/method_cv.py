@@ -12,7 +12,7 @@ given), code the held-out fold, and pool the out-of-fold decisions over all 120.
 other fold assignments and report the mean. Every training here sees k-1 folds only: nothing
 is reported on passages it trained or calibrated on. (For a team's own examples,
 `narratives cross-validate` does one fold assignment, stratified, with intervals; this
-benchmark keeps its own fold assignments so the README's figures reproduce.)
+benchmark keeps its own fold assignments so docs/coding-quality.md's figures reproduce.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Train: coded examples -> a classifier folder under models/.
 
-Two methods, measured against each other (README; benchmarks/coding_quality.py and
+Two methods, measured against each other (docs/coding-quality.md; benchmarks/coding_quality.py and
 benchmarks/method_cv.py):
 - `linear`: logistic-regression heads on frozen sentence embeddings (seconds);
 - `fine-tune` (default): the encoder itself is fine-tuned with a classification head on the
@@ -56,7 +56,7 @@ class TrainOptions:
     batch_size: int = 32
     # At least this many optimiser steps, however few the examples: 4 epochs of 90 examples
     # are 12 steps, too few to move the encoder (measured with benchmarks/method_cv.py, see
-    # the README).
+    # docs/coding-quality.md).
     min_steps: int = 150
     # Weight of a supervised contrastive loss beside the classification loss: passages that
     # share a code are pulled together in the encoder's space (measured: +0.08 macro-F1 on the
@@ -69,13 +69,13 @@ class TrainOptions:
     # it trains, times a learnt scale, plus a learnt offset, so the encoder learns to place
     # passages near what their codes mean (measured on the unseen development passages, three
     # seeds: mean AUC 0.839-0.855 against 0.808-0.824 for six seeds of the free head; macro-F1
-    # about level, as thresholds set on written examples limit it; README, "The codes'
+    # about level, as thresholds set on written examples limit it; docs/coding-quality.md, "The codes'
     # definitions as the head").
     # "free": a linear layer learnt from scratch (models before it).
     # For `--method linear`, "definitions" gives each code's logistic regression its
     # description's direction as one more, cheaply penalised feature: the cosine similarity
     # to the description, times `definitions_weight` (a larger weight lets the head lean on
-    # the description more; the head is still one linear layer). Measured (README, "The codes'
+    # the description more; the head is still one linear layer). Measured (docs/coding-quality.md, "The codes'
     # definitions in linear heads"): on 90 real passages (benchmarks/method_cv.py, 5 fold
     # assignments) macro-F1 0.492 -> 0.516; trained on 90-1,200 written passages, the
     # development passages coded +0.01 to +0.09 better and held-out written ones about level;
@@ -117,7 +117,7 @@ class TrainOptions:
     # real passages (benchmarks/method_cv.py, macro-F1 0.473 -> 0.516) and 200-800 written
     # ones, scored on held-out written and on the development passages (+0.01 to +0.05);
     # linear heads about level. The shipped model, whose codes have 85-192 calibration
-    # examples each, keeps its own (README, "Calibration with few examples"). 0: every code
+    # examples each, keeps its own (docs/coding-quality.md, "Calibration with few examples"). 0: every code
     # alone, as before.
     own_calibration: int = 50
     seed: int = 0
@@ -655,7 +655,7 @@ def train(
     if voted and opts.method == "fine-tune" and not codebook.exclusive:
         # Coders' votes soften the classification targets (measured on the shipped examples,
         # seeds 0 and 1: selection half macro-F1 0.554 / 0.618 against 0.554 / 0.591, mean
-        # AUC 0.839 / 0.855 against 0.830 / 0.847; README, "Coders' votes").
+        # AUC 0.839 / 0.855 against 0.830 / 0.847; docs/coding-quality.md, "Coders' votes").
         soft = np.vstack([target_matrix(examples, codes)[train_idx], seed_y])
         log(f"{voted} examples carry coders' votes: they soften the classification targets")
     elif voted:
@@ -667,7 +667,7 @@ def train(
         if len(examples) < FEW_EXAMPLES:
             log(
                 f"only {len(examples)} examples: compare --method linear, which takes seconds; on "
-                "57-90 real coded passages it coded as well as fine-tuning or better (README); "
+                "57-90 real coded passages it coded as well as fine-tuning or better (docs/coding-quality.md); "
                 "`narratives cross-validate` measures either on your own examples"
             )
         log(f"fine-tuning {opts.embedding_model} ...")
