@@ -324,10 +324,15 @@ def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
     pred[:, 3] = gold[:, 3] = False  # a code nobody gave: kappa 1, F1 0, as the report says
     counts = rng.multinomial(40, np.full(40, 1 / 40), size=5)
     f1, kappa, micro = resampled_scores(gold, pred, counts)
+    present = metrics._drawn_present(gold, pred, counts)
+    macro, mean_kappa = metrics._macro(f1, present), metrics._macro(kappa, present)
     for r, drawn in enumerate(counts):
         rows = np.repeat(np.arange(40), drawn)
         report = multilabel_report(gold[rows], pred[rows], list("abcd"))
+        assert report["absent_codes"] == ["d"]
         assert micro[r] == pytest.approx(report["micro_f1"], abs=1e-4)
+        assert macro[r] == pytest.approx(report["macro_f1"], abs=1e-4)
+        assert mean_kappa[r] == pytest.approx(report["mean_kappa"], abs=1e-4)
         for j, code in enumerate("abcd"):
             assert f1[r, j] == pytest.approx(report["per_code"][code]["f1"], abs=1e-4)
             assert kappa[r, j] == pytest.approx(report["per_code"][code]["kappa"], abs=1e-4)
@@ -339,6 +344,28 @@ def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
     assert (np.concatenate(list(metrics._draws(40, 200, 0, cells=40 * 7))) == whole).all()
     low, high = spans["macro_f1"]
     assert low < multilabel_report(gold, pred, list("abcd"))["macro_f1"] < high
+
+
+def test_a_code_neither_in_the_examples_nor_predicted_is_left_out_of_the_averages():
+    gold = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]], dtype=bool)
+    report = multilabel_report(gold, gold, ["a", "b", "c"])
+    assert report["absent_codes"] == ["c"]
+    assert report["macro_f1"] == 1.0 and report["mean_kappa"] == 1.0
+    assert report["per_code"]["c"]["support"] == 0
+    spans = bootstrap_intervals(gold, gold, ["a", "b", "c"], resamples=100)
+    assert spans["macro_f1"] == [1.0, 1.0] and spans["mean_kappa"] == [1.0, 1.0]
+    # predicted though no example has it: a false positive, so it counts (F1 0)
+    pred = gold.copy()
+    pred[0, 2] = True
+    wrong = multilabel_report(gold, pred, ["a", "b", "c"])
+    assert wrong["absent_codes"] == [] and wrong["per_code"]["c"]["f1"] == 0.0
+    assert wrong["macro_f1"] == pytest.approx(2 / 3, abs=1e-4)
+    assert paired_difference(gold, gold, pred, resamples=100)["macro_f1"]["difference"] == (
+        pytest.approx(1 - 2 / 3, abs=1e-4)
+    )
+    # nothing coded and nothing predicted: every code absent, the averages over all of them
+    empty = np.zeros((3, 2), dtype=bool)
+    assert multilabel_report(empty, empty, ["a", "b"])["absent_codes"] == ["a", "b"]
 
 
 def test_cross_validation_codes_every_example_once_with_a_model_that_never_saw_it(
@@ -493,6 +520,31 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     model = TrainedClassifier.load(out)
     assert model.codebook.exclusive and model.codebook.version == "2"
     assert model.window_words is None  # one code per passage: long passages are scored whole
+
+    # A test set without one of the codes, all coded right: that code has no F1 to average
+    predicted = tmp_path / "predicted.jsonl"
+    result = invoke(
+        "evaluate", "--model", str(out), "--examples", str(EXCLUSIVE / "test.jsonl"),
+        "--predictions", str(predicted), "--bootstrap", "0",
+    )  # fmt: skip
+    right = [
+        json.dumps({"text": r["text"], "codes": r["codes"]})
+        for r in map(json.loads, predicted.read_text().splitlines())
+        if r["predicted"] == r["codes"] and r["codes"] != ["residents"]
+    ]
+    assert len(right) >= 3
+    subset = tmp_path / "no-residents.jsonl"
+    subset.write_text("\n".join(right) + "\n")
+    result = invoke("evaluate", "--model", str(out), "--examples", str(subset))
+    assert result.exit_code == 0, result.output
+    assert "left out of macro-F1 and mean kappa: residents" in result.stdout
+    report = json.loads(
+        invoke(
+            "evaluate", "--model", str(out), "--examples", str(subset), "--format", "json"
+        ).stdout
+    )
+    assert report["absent_codes"] == ["residents"]
+    assert report["macro_f1"] == 1.0 and report["accuracy"] == 1.0
 
 
 def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):

@@ -591,6 +591,11 @@ def _print_report(report: dict) -> None:
             else ""
         )
     )
+    if absent := report.get("absent_codes"):
+        click.echo(
+            f"(left out of macro-F1 and mean kappa: {', '.join(absent)}, in none of these "
+            "examples and never predicted)"
+        )
     if spans:
         click.echo(
             f"(in brackets: {spans['level']:.0%} intervals from {spans['resamples']} bootstrap "

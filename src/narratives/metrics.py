@@ -73,14 +73,39 @@ def multilabel_report(gold: np.ndarray, pred: np.ndarray, codes: Sequence[str]) 
     tp, fp, fn = int(np.sum(g & p)), int(np.sum(~g & p)), int(np.sum(g & ~p))
     micro = 2 * tp / max(1, 2 * tp + fp + fn)
     units = [[bool(x), bool(y)] for x, y in zip(g.ravel(), p.ravel(), strict=False)]
+    present = _present(g, p)
+    scores = np.array([[s["f1"], s["kappa"]] for s in per_code.values()]).reshape(-1, 2)
     return {
         "n": int(gold.shape[0]),
-        "macro_f1": round(float(np.mean([s["f1"] for s in per_code.values()])), 4),
+        "macro_f1": round(float(_macro(scores[:, 0], present)), 4),
         "micro_f1": round(micro, 4),
-        "mean_kappa": round(float(np.mean([s["kappa"] for s in per_code.values()])), 4),
+        "mean_kappa": round(float(_macro(scores[:, 1], present)), 4),
         "krippendorff_alpha": round(krippendorff_alpha_nominal(units), 4),
         "per_code": per_code,
+        "absent_codes": [code for code, here in zip(codes, present, strict=True) if not here],
     }
+
+
+def _present(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per code (last axis), whether the gold codes or the predictions hold it at all: a code
+    that neither holds has no F1 or kappa to speak of (0/0; `per_code_scores` writes 0 and 1),
+    so it is left out of macro-F1 and mean kappa, as `agreement` leaves out codes that
+    neither coder used and scikit-learn leaves out labels absent from both."""
+    return gold.any(-2) | pred.any(-2)
+
+
+def _drawn_present(gold: np.ndarray, pred: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """`_present` for each resample (a row of `counts`): (resamples, codes)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return (counts @ gold > 0) | (counts @ pred > 0)
+
+
+def _macro(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The mean over the codes (last axis) that are present; over all codes where none is
+    (every passage coded with nothing, and nothing predicted)."""
+    values, present = np.asarray(values, dtype=np.float64), np.asarray(present, dtype=bool)
+    present = np.where(present.any(-1, keepdims=True), present, True)
+    return (values * present).sum(-1) / present.sum(-1)
 
 
 def exclusive_report(gold: Sequence[str], pred: Sequence[str], codes: Sequence[str]) -> dict:
@@ -124,25 +149,31 @@ def bootstrap_intervals(
     replacement `resamples` times (a fixed seed, so a rerun prints the same)."""
     g, p = gold.astype(bool), pred.astype(bool)
     n = len(g)
-    f1, kappa, micro, right = [], [], [], []
+    f1, kappa, micro, present, right = [], [], [], [], []
     for counts in _draws(n, resamples, seed):
-        for kept, value in zip((f1, kappa, micro), resampled_scores(g, p, counts), strict=True):
+        drawn = (*resampled_scores(g, p, counts), _drawn_present(g, p, counts))
+        for kept, value in zip((f1, kappa, micro, present), drawn, strict=True):
             kept.append(value)
         right.append(counts @ (g == p).all(1) / n)
-    f1, kappa, micro = np.concatenate(f1), np.concatenate(kappa), np.concatenate(micro)
+    f1, kappa, micro, present = (np.concatenate(x) for x in (f1, kappa, micro, present))
 
     def span(values: np.ndarray) -> list[float]:
         return _span(values, level)
+
+    def code_span(values: np.ndarray, j: int) -> list[float]:
+        # A code's F1 and kappa over the resamples that hold it (all, if none does).
+        return span(values[present[:, j], j] if present[:, j].any() else values[:, j])
 
     out = {
         "level": level,
         "resamples": resamples,
         "seed": seed,
-        "macro_f1": span(f1.mean(1)),
+        "macro_f1": span(_macro(f1, present)),
         "micro_f1": span(micro),
-        "mean_kappa": span(kappa.mean(1)),
+        "mean_kappa": span(_macro(kappa, present)),
         "per_code": {
-            code: {"f1": span(f1[:, j]), "kappa": span(kappa[:, j])} for j, code in enumerate(codes)
+            code: {"f1": code_span(f1, j), "kappa": code_span(kappa, j)}
+            for j, code in enumerate(codes)
         },
     }
     if accuracy:
@@ -180,10 +211,13 @@ def abstain_report(
     uncertain decisions are settled as the gold coders settled them (an upper bound: a
     reviewer who agrees with them)."""
     g, p, u = gold.astype(bool), pred.astype(bool), uncertain.astype(bool)
-    kept = [  # codes with every decision in the band have none kept: left out (None if all)
+    # A code whose kept decisions hold it neither in gold nor predicted (every decision in
+    # the band, or none positive) has no F1 there: left out, as in `multilabel_report`
+    # (None if every code is).
+    kept = [
         per_code_scores(g[~u[:, j]][:, [j]], p[~u[:, j]][:, [j]], [code])[code]["f1"]
         for j, code in enumerate(codes)
-        if not u[:, j].all()
+        if (g[~u[:, j], j] | p[~u[:, j], j]).any()
     ]
     settled = multilabel_report(g, np.where(u, g, p), codes)
     return {
@@ -207,21 +241,25 @@ def paired_difference(
     kappa, the difference, its percentile bootstrap interval (both scored on the same
     resamples, so what the passages share cancels out: far narrower than two separate
     intervals) and the share of resamples in which A scored higher."""
+    gold, pred_a, pred_b = (np.asarray(x, dtype=bool) for x in (gold, pred_a, pred_b))
+
+    def scored(pred: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Macro-F1, micro-F1 and mean kappa of each resample."""
+        f1, kappa, micro = resampled_scores(gold, pred, counts)
+        present = _drawn_present(gold, pred, counts)
+        return _macro(f1, present), micro, _macro(kappa, present)
+
     drawn_a, drawn_b = [], []
     for counts in _draws(len(gold), resamples, seed):
-        drawn_a.append(resampled_scores(gold, pred_a, counts))
-        drawn_b.append(resampled_scores(gold, pred_b, counts))
-    f1_a, kappa_a, micro_a = (np.concatenate(part) for part in zip(*drawn_a, strict=True))
-    f1_b, kappa_b, micro_b = (np.concatenate(part) for part in zip(*drawn_b, strict=True))
+        drawn_a.append(scored(pred_a, counts))
+        drawn_b.append(scored(pred_b, counts))
+    drawn_a = [np.concatenate(part) for part in zip(*drawn_a, strict=True)]
+    drawn_b = [np.concatenate(part) for part in zip(*drawn_b, strict=True)]
     whole = np.ones((1, len(gold)))
-    (f1_a0, kappa_a0, micro_a0), (f1_b0, kappa_b0, micro_b0) = (
-        resampled_scores(gold, pred_a, whole),
-        resampled_scores(gold, pred_b, whole),
-    )
+    whole_a, whole_b = scored(pred_a, whole), scored(pred_b, whole)
     differences = {
-        "macro_f1": (f1_a0.mean() - f1_b0.mean(), f1_a.mean(1) - f1_b.mean(1)),
-        "micro_f1": (micro_a0[0] - micro_b0[0], micro_a - micro_b),
-        "mean_kappa": (kappa_a0.mean() - kappa_b0.mean(), kappa_a.mean(1) - kappa_b.mean(1)),
+        key: (whole_a[i][0] - whole_b[i][0], drawn_a[i] - drawn_b[i])
+        for i, key in enumerate(("macro_f1", "micro_f1", "mean_kappa"))
     }
     out: dict = {"level": level, "resamples": resamples, "seed": seed}
     for key, (point, drawn) in differences.items():
