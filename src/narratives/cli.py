@@ -565,8 +565,11 @@ def _print_groups(report: dict) -> None:
 def _print_report(report: dict) -> None:
     """An evaluation report (`evaluate`, `cross-validate`) as a table and a summary line."""
     spans = report.get("intervals", {})
+    absent = report.get("absent_codes", [])
     rows = [
-        (
+        (c, "n/a", "n/a", "n/a", "n/a", s["support"])
+        if c in absent
+        else (
             c,
             s["precision"],
             s["recall"],
@@ -591,7 +594,7 @@ def _print_report(report: dict) -> None:
             else ""
         )
     )
-    if absent := report.get("absent_codes"):
+    if absent:
         click.echo(
             f"(left out of macro-F1 and mean kappa: {', '.join(absent)}, in none of these "
             "examples and never predicted)"
