@@ -220,7 +220,8 @@ _TRAINING_OPTIONS = [
         "(label, definition, include), embedded by the encoder as it learns (definitions), or by "
         "a layer learnt from scratch (free). linear: give each code's head the passage's "
         "similarity to its description as one more feature (definitions), or not (free). "
-        "definitions coded unseen real passages better with both methods (docs/coding-quality.md).",
+        "definitions coded unseen real passages better with both methods "
+        "(docs/coding-quality.md).",
     ),
     click.option(
         "--definitions-weight",
@@ -265,7 +266,8 @@ _TRAINING_OPTIONS = [
         show_default=True,
         help="A code gets its own calibration and threshold when at least this many calibration "
         "examples have it and as many do not; codes with fewer share one, fitted on all codes "
-        "together (measured better up to 800 examples, docs/coding-quality.md). 0: every code its own.",
+        "together (measured better up to 800 examples, docs/coding-quality.md). 0: every code "
+        "its own.",
     ),
     click.option(
         "--group-by-length/--no-group-by-length",
@@ -341,9 +343,9 @@ def train(codebook, examples, out, **options) -> None:
 
     --method linear takes seconds; fine-tuning (the default) takes minutes and learned more
     from written passages at every size measured, but on a few dozen real coded passages
-    linear heads were level with it or ahead (docs/coding-quality.md, "Training on your own coders'
-    passages"): with few examples, try both (`narratives cross-validate` measures either on
-    your own examples). For the six dimensions, --method linear
+    linear heads were level with it or ahead (docs/coding-quality.md, "Training on your own
+    coders' passages"): with few examples, try both (`narratives cross-validate` measures
+    either on your own examples). For the six dimensions, --method linear
     --embedding-model models/systems-leadership/encoder starts from the shipped encoder.
 
     \b

@@ -59,7 +59,8 @@ class Codebook:
         """(text, code) pairs the codebook itself provides: each definition and exemplar.
 
         Training adds them to the coded examples: with a few dozen coded passages they carry
-        much of what a classifier knows about a code (measured: benchmarks/method_cv.py, docs/coding-quality.md).
+        much of what a classifier knows about a code (measured: benchmarks/method_cv.py,
+        docs/coding-quality.md).
         """
         pairs = []
         for code in self.codes:

@@ -1,7 +1,7 @@
 """Train: coded examples -> a classifier folder under models/.
 
-Two methods, measured against each other (docs/coding-quality.md; benchmarks/coding_quality.py and
-benchmarks/method_cv.py):
+Two methods, measured against each other (docs/coding-quality.md;
+benchmarks/coding_quality.py and benchmarks/method_cv.py):
 - `linear`: logistic-regression heads on frozen sentence embeddings (seconds);
 - `fine-tune` (default): the encoder itself is fine-tuned with a classification head on the
   examples, since the frozen encoder captures a passage's topic more than the behaviour it
@@ -69,14 +69,14 @@ class TrainOptions:
     # it trains, times a learnt scale, plus a learnt offset, so the encoder learns to place
     # passages near what their codes mean (measured on the unseen development passages, three
     # seeds: mean AUC 0.839-0.855 against 0.808-0.824 for six seeds of the free head; macro-F1
-    # about level, as thresholds set on written examples limit it; docs/coding-quality.md, "The codes'
-    # definitions as the head").
+    # about level, as thresholds set on written examples limit it; docs/coding-quality.md,
+    # "The codes' definitions as the head").
     # "free": a linear layer learnt from scratch (models before it).
     # For `--method linear`, "definitions" gives each code's logistic regression its
     # description's direction as one more, cheaply penalised feature: the cosine similarity
     # to the description, times `definitions_weight` (a larger weight lets the head lean on
-    # the description more; the head is still one linear layer). Measured (docs/coding-quality.md, "The codes'
-    # definitions in linear heads"): on 90 real passages (benchmarks/method_cv.py, 5 fold
+    # the description more; the head is still one linear layer). Measured
+    # (docs/coding-quality.md, "The codes' definitions in linear heads"): on 90 real passages (benchmarks/method_cv.py, 5 fold
     # assignments) macro-F1 0.492 -> 0.516; trained on 90-1,200 written passages, the
     # development passages coded +0.01 to +0.09 better and held-out written ones about level;
     # exclusive: 76 real passages 0.417 -> 0.442. 10 was too much (exclusive, written: -0.09).
@@ -117,8 +117,8 @@ class TrainOptions:
     # real passages (benchmarks/method_cv.py, macro-F1 0.473 -> 0.516) and 200-800 written
     # ones, scored on held-out written and on the development passages (+0.01 to +0.05);
     # linear heads about level. The shipped model, whose codes have 85-192 calibration
-    # examples each, keeps its own (docs/coding-quality.md, "Calibration with few examples"). 0: every code
-    # alone, as before.
+    # examples each, keeps its own (docs/coding-quality.md, "Calibration with few
+    # examples"). 0: every code alone, as before.
     own_calibration: int = 50
     seed: int = 0
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -667,7 +667,8 @@ def train(
         if len(examples) < FEW_EXAMPLES:
             log(
                 f"only {len(examples)} examples: compare --method linear, which takes seconds; on "
-                "57-90 real coded passages it coded as well as fine-tuning or better (docs/coding-quality.md); "
+                "57-90 real coded passages it coded as well as fine-tuning or better "
+                "(docs/coding-quality.md); "
                 "`narratives cross-validate` measures either on your own examples"
             )
         log(f"fine-tuning {opts.embedding_model} ...")
