@@ -615,6 +615,7 @@ def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Pat
     bad.write_text(
         '{"text": "a", "codes": ["relating"]}\n{"text": "b", "codes": ["kindness"]}\nnot json\n'
         '{"text": "c", "labels": ["relating"]}\n{"text": "d", "codes": null}\n'
+        '{"text": "e", "codes": ["Ways of relating", "Being"]}\n'
     )
     result = invoke(
         "train", "--codebook", str(CODEBOOK), "--examples", str(bad), "--out", str(tmp_path / "m")
@@ -628,6 +629,8 @@ def test_examples_with_unknown_codes_are_refused_with_line_numbers(tmp_path: Pat
         in result.output
     )
     assert 'line 5: needs "codes"' in result.output and "found null" in result.output
+    # a label, or an id in another case, is named: the fix is one word
+    assert "did you mean 'being' for 'Being', 'relating' for 'Ways of relating'?" in result.output
     assert not (tmp_path / "m").exists()
 
 

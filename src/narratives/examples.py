@@ -51,6 +51,8 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
     except OSError as e:
         raise ExamplesError(f"cannot read examples {path}: {e.strerror or e}") from e
     known = set(codebook.ids)
+    # Codes written as their label, or in another case, are refused but named: "did you mean".
+    aliases = {k.casefold(): c.id for c in codebook.codes for k in (c.id, c.label)}
     examples: list[Example] = []
     problems: list[str] = []
     for number, row in jsonl_values(raw.decode("utf-8-sig"), problems):
@@ -70,9 +72,16 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
             continue
         unknown = sorted(set(codes) - known)
         if unknown:
+            meant = [
+                f"{aliases[u.strip().casefold()]!r} for {u!r}"
+                for u in unknown
+                if u.strip().casefold() in aliases
+            ]
             problems.append(
-                f"line {number}: codes not in codebook {codebook.ref}: {unknown} (add them to "
-                "the codebook or correct the line; [] marks a passage where no code applies)"
+                f"line {number}: codes not in codebook {codebook.ref}: {unknown} ("
+                + (f"codes are ids: did you mean {', '.join(meant)}? " if meant else "")
+                + "add them to the codebook or correct the line; [] marks a passage where no "
+                "code applies)"
             )
             continue
         if codebook.exclusive and len(codes) != 1:
