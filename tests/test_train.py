@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from narratives import evaluate as evaluate_module
 from narratives import metrics
 from narratives.cli import main
 from narratives.embed import embed_texts
@@ -416,6 +417,20 @@ def test_cross_validation_of_an_exclusive_codebook_and_too_many_folds(tmp_path: 
     result = invoke("cross-validate", *args, str(EXCLUSIVE / "test.jsonl"), "--k", "5")
     assert result.exit_code != 0
     assert "has 9 examples: too few for 5 folds" in result.output
+
+
+def test_many_texts_are_embedded_in_chunks_with_progress_and_the_same_vectors():
+    texts = [
+        f"We met the {w} team {'again and again ' * n}to listen."
+        for n, w in enumerate(["care", "housing", "library", "school", "GP", "police", "food bank"])
+    ]
+    lines: list[str] = []
+    chunked = evaluate_module._embed(texts, "all-MiniLM-L6-v2", lines.append, chunk_size=3)
+    assert np.allclose(chunked, embed_texts(texts), atol=1e-5)
+    assert len(lines) == 3 and "embedded 3 of 7 texts" in lines[0] and "to go" in lines[0]
+    assert "embedded 7 of 7 texts" in lines[-1] and "to go" not in lines[-1]
+    assert evaluate_module._embed(texts, "all-MiniLM-L6-v2", lines.append).shape == (7, 384)
+    assert len(lines) == 3  # at most one chunk's worth: one call, no progress lines
 
 
 def test_predict_writes_codes_scores_and_uncertain(linear_model: Path, tmp_path: Path):

@@ -502,7 +502,9 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by, predictions, compare
     classifier = _open_model(model, codebook)
     try:
         other = _open_model(compare, codebook) if compare else None
-        report, rows, coded = evaluate_coded(classifier, examples, bootstrap, by, other)
+        report, rows, coded = evaluate_coded(
+            classifier, examples, bootstrap, by, other, log=lambda m: click.echo(m, err=True)
+        )
     except _model_errors() as e:
         raise UserError(str(e)) from e
     if predictions:
@@ -644,7 +646,10 @@ def predict(model, codebook, input_file, output_file) -> None:
     for row, p in zip(
         rows,
         predict_codes(
-            classifier, [str(r["text"]) for r in rows], [str(r.get("context") or "") for r in rows]
+            classifier,
+            [str(r["text"]) for r in rows],
+            [str(r.get("context") or "") for r in rows],
+            log=lambda m: click.echo(m, err=True),
         ),
         strict=False,
     ):

@@ -50,12 +50,52 @@ def open_classifier(
     return TrainedClassifier.load(Path(model), load_codebook(codebook) if codebook else None)
 
 
+# Above this many passages (or windows) to embed, a progress line follows each chunk of this
+# many: 3,000 short passages take about a minute and a half on 2 cores.
+PROGRESS_CHUNK = 1024
+
+
 def _scores(
-    classifier: Classifier, texts: list[str], contexts: list[str] | None = None
+    classifier: Classifier,
+    texts: list[str],
+    contexts: list[str] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     return score_texts(
-        classifier, texts, lambda units: embed_texts(units, classifier.encoder), contexts
+        classifier, texts, lambda units: _embed(units, classifier.encoder, log), contexts
     )
+
+
+def _embed(
+    texts: list[str],
+    encoder: str,
+    log: Callable[[str], None] | None,
+    chunk_size: int = PROGRESS_CHUNK,
+) -> np.ndarray:
+    """`embed_texts`; with `log` and more than `chunk_size` texts, in chunks of similar
+    length (so padding stays as low as one call keeps it), each followed by a line with the
+    time left."""
+    if log is None or len(texts) <= chunk_size:
+        return embed_texts(texts, encoder)
+    lengths = np.array([len(t) for t in texts], dtype=np.float64)
+    order = np.argsort(lengths, kind="stable")
+    out: np.ndarray | None = None
+    started, done = time.monotonic(), 0.0
+    for start in range(0, len(texts), chunk_size):
+        chunk = order[start : start + chunk_size]
+        vectors = embed_texts([texts[i] for i in chunk], encoder)
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[chunk] = vectors
+        done += lengths[chunk].sum()
+        spent = time.monotonic() - started
+        left = spent / max(done, 1.0) * (lengths.sum() - done)  # longer texts come last
+        log(
+            f"  embedded {start + len(chunk):,} of {len(texts):,} texts ({clock(spent)} so far"
+            + (f", about {clock(left)} to go)" if start + len(chunk) < len(texts) else ")")
+        )
+    assert out is not None
+    return out
 
 
 def evaluate(
@@ -77,16 +117,20 @@ def evaluate_coded(
     resamples: int = 1000,
     by: str | None = None,
     compare: Classifier | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[dict, list[Example], list[Prediction]]:
     """`evaluate`'s report, the examples, and the classifier's prediction for each. With
     `resamples` (0: none), `intervals` holds 95% bootstrap intervals over the examples. With
     `by` (a key of the examples' lines, such as "kind" or "speaker_role"), `by` holds the
     same report for each of its values. With `compare` (another classifier of the same
-    codes), `comparison` holds its figures and the paired differences (this one minus it)."""
+    codes), `comparison` holds its figures and the paired differences (this one minus it).
+    `log` receives progress lines while many examples are embedded."""
     codebook = classifier.codebook
     examples, sha = load_examples(examples_path, codebook)
     texts, contexts = [e.text for e in examples], [e.context for e in examples]
-    scores = _scores(classifier, texts, contexts)
+    if log is not None and len(texts) > PROGRESS_CHUNK:
+        log(f"coding {len(texts):,} examples with {classifier.model_id} ...")
+    scores = _scores(classifier, texts, contexts, log)
     decided, uncertain = classifier.decide(scores), classifier.uncertain(scores)
     report = coding_report(codebook, examples, decided, resamples, uncertain)
     if compare is not None:
@@ -96,7 +140,9 @@ def evaluate_coded(
                 f"{classifier.model_id} codes {codebook.ids}: only models of the same codes "
                 "compare"
             )
-        other = compare.decide(_scores(compare, texts, contexts))
+        if log is not None and len(texts) > PROGRESS_CHUNK:
+            log(f"coding them with {compare.model_id} (--compare) ...")
+        other = compare.decide(_scores(compare, texts, contexts, log))
         theirs = coding_report(codebook, examples, other, 0)
         gold = label_matrix(examples, codebook.ids)
         report["comparison"] = {
@@ -259,11 +305,15 @@ class Prediction:
 
 
 def predict(
-    classifier: Classifier, texts: list[str], contexts: list[str] | None = None
+    classifier: Classifier,
+    texts: list[str],
+    contexts: list[str] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[Prediction]:
     """Codes applied, every code's score, and the codes in the abstain band, per text
-    (`contexts`: each text's preceding turn, for a model trained with them)."""
-    return _predictions(classifier, _scores(classifier, texts, contexts))
+    (`contexts`: each text's preceding turn, for a model trained with them; `log`: progress
+    lines while many texts are embedded)."""
+    return _predictions(classifier, _scores(classifier, texts, contexts, log))
 
 
 def _predictions(classifier: Classifier, scores: np.ndarray) -> list[Prediction]:
