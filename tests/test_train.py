@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from narratives import evaluate as evaluate_module
 from narratives import metrics
 from narratives.cli import main
 from narratives.embed import embed_texts
@@ -425,11 +424,11 @@ def test_many_texts_are_embedded_in_chunks_with_progress_and_the_same_vectors():
         for n, w in enumerate(["care", "housing", "library", "school", "GP", "police", "food bank"])
     ]
     lines: list[str] = []
-    chunked = evaluate_module._embed(texts, "all-MiniLM-L6-v2", lines.append, chunk_size=3)
+    chunked = embed_texts(texts, log=lines.append, chunk_size=3)
     assert np.allclose(chunked, embed_texts(texts), atol=1e-5)
     assert len(lines) == 3 and "embedded 3 of 7 texts" in lines[0] and "to go" in lines[0]
     assert "embedded 7 of 7 texts" in lines[-1] and "to go" not in lines[-1]
-    assert evaluate_module._embed(texts, "all-MiniLM-L6-v2", lines.append).shape == (7, 384)
+    assert embed_texts(texts, log=lines.append).shape == (7, 384)
     assert len(lines) == 3  # at most one chunk's worth: one call, no progress lines
 
 

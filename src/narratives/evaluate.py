@@ -24,7 +24,7 @@ from narratives.classify import (
     scoring_units,
 )
 from narratives.codebook import Codebook, load_codebook
-from narratives.embed import embed_texts
+from narratives.embed import PROGRESS_CHUNK, clock, embed_texts
 from narratives.examples import Example, label_matrix, load_examples
 from narratives.metrics import (
     abstain_report,
@@ -33,7 +33,7 @@ from narratives.metrics import (
     multilabel_report,
     paired_difference,
 )
-from narratives.train import TrainedClassifier, TrainOptions, clock, stratified_folds, train
+from narratives.train import TrainedClassifier, TrainOptions, stratified_folds, train
 
 ZERO_SHOT = "zero-shot"
 
@@ -50,11 +50,6 @@ def open_classifier(
     return TrainedClassifier.load(Path(model), load_codebook(codebook) if codebook else None)
 
 
-# Above this many passages (or windows) to embed, a progress line follows each chunk of this
-# many: 3,000 short passages take about a minute and a half on 2 cores.
-PROGRESS_CHUNK = 1024
-
-
 def _scores(
     classifier: Classifier,
     texts: list[str],
@@ -62,40 +57,8 @@ def _scores(
     log: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     return score_texts(
-        classifier, texts, lambda units: _embed(units, classifier.encoder, log), contexts
+        classifier, texts, lambda units: embed_texts(units, classifier.encoder, log=log), contexts
     )
-
-
-def _embed(
-    texts: list[str],
-    encoder: str,
-    log: Callable[[str], None] | None,
-    chunk_size: int = PROGRESS_CHUNK,
-) -> np.ndarray:
-    """`embed_texts`; with `log` and more than `chunk_size` texts, in chunks of similar
-    length (so padding stays as low as one call keeps it), each followed by a line with the
-    time left."""
-    if log is None or len(texts) <= chunk_size:
-        return embed_texts(texts, encoder)
-    lengths = np.array([len(t) for t in texts], dtype=np.float64)
-    order = np.argsort(lengths, kind="stable")
-    out: np.ndarray | None = None
-    started, done = time.monotonic(), 0.0
-    for start in range(0, len(texts), chunk_size):
-        chunk = order[start : start + chunk_size]
-        vectors = embed_texts([texts[i] for i in chunk], encoder)
-        if out is None:
-            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-        out[chunk] = vectors
-        done += lengths[chunk].sum()
-        spent = time.monotonic() - started
-        left = spent / max(done, 1.0) * (lengths.sum() - done)  # longer texts come last
-        log(
-            f"  embedded {start + len(chunk):,} of {len(texts):,} texts ({clock(spent)} so far"
-            + (f", about {clock(left)} to go)" if start + len(chunk) < len(texts) else ")")
-        )
-    assert out is not None
-    return out
 
 
 def evaluate(

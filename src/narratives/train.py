@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from narratives.codebook import Codebook, parse_codebook
-from narratives.embed import PACKAGED_ALIASES, embed_texts, load_encoder, resolve_model
+from narratives.embed import PACKAGED_ALIASES, clock, embed_texts, load_encoder, resolve_model
 from narratives.examples import Example, label_matrix, target_matrix
 from narratives.metrics import exclusive_report, multilabel_report
 
@@ -433,11 +433,6 @@ def _batches(lengths: np.ndarray, size: int, grouped: bool, rng) -> list[np.ndar
     return batches
 
 
-def clock(seconds: float) -> str:
-    """Seconds as m:ss, for progress lines."""
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
-
-
 def _halve_weights(folder: Path) -> None:
     """Store the fine-tuned encoder in fp16 (about 45 MB); it is loaded back as fp32."""
     from safetensors.numpy import load_file, save_file
@@ -683,7 +678,7 @@ def train(
             descriptions,
         )
         encoder_name = str(staging / "encoder")
-        vectors = embed_texts(texts, encoder_name)
+        vectors = embed_texts(texts, encoder_name, log=log)
         z_cal = vectors[cal_idx] @ weight.T + bias
     else:
         log(f"embedding with {opts.embedding_model} ...")
@@ -693,7 +688,7 @@ def train(
             # A local encoder (another model's fine-tuned one, say) is copied in: the model
             # folder stays self-contained, and its cached vectors are keyed by this model.
             shutil.copytree(base, staging / "encoder")
-        vectors = embed_texts(texts, encoder_name)
+        vectors = embed_texts(texts, encoder_name, log=log)
         seed_vectors = embed_texts(seed_texts, encoder_name) if seed_texts else vectors[:0]
         features = vectors
         if opts.context:
