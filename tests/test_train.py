@@ -323,8 +323,7 @@ def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
     gold, pred = rng.random((40, 4)) < 0.3, rng.random((40, 4)) < 0.3
     pred[:, 3] = gold[:, 3] = False  # a code nobody gave: kappa 1, F1 0, as the report says
     counts = rng.multinomial(40, np.full(40, 1 / 40), size=5)
-    f1, kappa, micro = resampled_scores(gold, pred, counts)
-    present = metrics._drawn_present(gold, pred, counts)
+    f1, kappa, micro, present = resampled_scores(gold, pred, counts)
     macro, mean_kappa = metrics._macro(f1, present), metrics._macro(kappa, present)
     for r, drawn in enumerate(counts):
         rows = np.repeat(np.arange(40), drawn)

@@ -94,12 +94,6 @@ def _present(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return gold.any(-2) | pred.any(-2)
 
 
-def _drawn_present(gold: np.ndarray, pred: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """`_present` for each resample (a row of `counts`): (resamples, codes)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    return (counts @ gold > 0) | (counts @ pred > 0)
-
-
 def _macro(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     """The mean over the codes (last axis) that are present; over all codes where none is
     (every passage coded with nothing, and nothing predicted)."""
@@ -151,7 +145,7 @@ def bootstrap_intervals(
     n = len(g)
     f1, kappa, micro, present, right = [], [], [], [], []
     for counts in _draws(n, resamples, seed):
-        drawn = (*resampled_scores(g, p, counts), _drawn_present(g, p, counts))
+        drawn = resampled_scores(g, p, counts)
         for kept, value in zip((f1, kappa, micro, present), drawn, strict=True):
             kept.append(value)
         right.append(counts @ (g == p).all(1) / n)
@@ -183,9 +177,10 @@ def bootstrap_intervals(
 
 def resampled_scores(
     gold: np.ndarray, pred: np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per resample (a row of `counts`: how many times each passage is drawn), each code's
-    F1 and Cohen's kappa, and micro F1, as `multilabel_report` scores the drawn passages."""
+    F1 and Cohen's kappa, micro F1, and whether each code is present (`_present`), as
+    `multilabel_report` scores the drawn passages."""
     g, p = gold.astype(bool), pred.astype(bool)
     counts = np.asarray(counts, dtype=np.float64)
     n = counts.sum(1, keepdims=True)
@@ -199,7 +194,7 @@ def resampled_scores(
         (observed >= 1.0 - 1e-12).astype(float),
     )
     micro = 2 * tp.sum(1) / np.maximum(g_n.sum(1) + p_n.sum(1), 1)
-    return f1, kappa, micro
+    return f1, kappa, micro, g_n + p_n > 0
 
 
 def abstain_report(
@@ -245,8 +240,7 @@ def paired_difference(
 
     def scored(pred: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
         """Macro-F1, micro-F1 and mean kappa of each resample."""
-        f1, kappa, micro = resampled_scores(gold, pred, counts)
-        present = _drawn_present(gold, pred, counts)
+        f1, kappa, micro, present = resampled_scores(gold, pred, counts)
         return _macro(f1, present), micro, _macro(kappa, present)
 
     drawn_a, drawn_b = [], []
