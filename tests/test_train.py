@@ -909,3 +909,21 @@ def test_precision_auto_follows_the_cpu():
 
     assert _bf16("bf16") and not _bf16("fp32")
     assert _bf16("auto") == bool(torch.cpu._is_amx_tile_supported())
+
+
+def test_a_device_is_checked_before_any_work(tmp_path: Path, small_examples: Path):
+    import torch
+
+    out = tmp_path / "m"
+    train = ("train", "--codebook", str(CODEBOOK), "--examples", str(small_examples), "--out", str(out))  # fmt: skip
+    wrong = invoke(*train, "--device", "gpu")
+    assert wrong.exit_code != 0
+    assert "--device gpu: use cpu, cuda or cuda:N" in wrong.output
+    if not torch.cuda.is_available():
+        missing = invoke(*train, "--device", "cuda")
+        assert missing.exit_code != 0
+        assert "sees no CUDA GPU on this machine; leave --device out" in missing.output
+    assert not out.exists()  # refused before anything was written
+    cpu = invoke(*train, "--method", "linear", "--device", "cpu")
+    assert cpu.exit_code == 0, cpu.output
+    assert TrainedClassifier.load(out).config["options"]["device"] == "cpu"

@@ -237,7 +237,14 @@ _TRAINING_OPTIONS = [
         default="auto",
         show_default=True,
         help="fine-tune: matrix products in bfloat16 (bf16) or float32 (fp32); auto: bfloat16 where "
-        "the CPU has AMX (measured 1.3-1.4x faster, same quality within seed noise).",
+        "the CPU has AMX (measured 1.3-1.4x faster, same quality within seed noise) or on a GPU "
+        "that supports it.",
+    ),
+    click.option(
+        "--device",
+        metavar="DEVICE",
+        help="Fine-tune and embed on this torch device: cpu, cuda, cuda:1. Default: a CUDA GPU "
+        "where torch sees one, else the CPU.",
     ),
     click.option(
         "--folds",

@@ -98,6 +98,9 @@ class TrainOptions:
     # the development passages as well (mean AUC 0.817 / 0.820 against 0.817 / 0.821) and
     # scored 0.553 / 0.595 macro-F1 on their selection half against 0.554 / 0.591.
     precision: str = "auto"
+    # Where fine-tuning runs and examples are embedded, as torch names it ("cpu", "cuda",
+    # "cuda:1"). None: a CUDA GPU where torch sees one, else the CPU.
+    device: str | None = None
     holdout: float = 0.2
     # The linear method calibrates on out-of-fold scores of all examples instead of a held-out
     # split (cheap for a linear head; every example both trains and calibrates).
@@ -232,16 +235,49 @@ def _fit_linear(
     return weight, bias
 
 
-def _bf16(precision: str) -> bool:
+def _torch_device(name: str | None):
+    """The torch device fine-tuning runs on: `name`, checked, or a CUDA GPU where torch sees
+    one, else the CPU."""
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ModelError(f"--device {name}: use cpu, cuda or cuda:N (N counts GPUs from 0), or mps")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError(f"--device {name}: this torch has no Apple GPU (mps) to use; try cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            f"--device {name}: torch {torch.__version__} sees no CUDA GPU on this machine; "
+            "leave --device out (or --device cpu) to train on the CPU"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ModelError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+            "numbered from 0"
+        )
+    return device
+
+
+def _bf16(precision: str, device_type: str = "cpu") -> bool:
     """Whether fine-tuning runs its matrix products in bfloat16.
 
     On a 2-core CPU with AMX a fine-tuning step of short passages took about half as long as
     in float32 (the whole `train` command 1.4x less). Without AMX bfloat16 is emulated and no
-    faster, so "auto" keeps float32 there."""
+    faster, so "auto" keeps float32 there. On a GPU "auto" follows its native bfloat16
+    support (NVIDIA from Ampere on)."""
     if precision != "auto":
         return precision == "bf16"
     import torch
 
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device_type != "cpu":
+        return False
     has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence guarded
     try:
         return bool(has_amx and has_amx())
@@ -272,21 +308,26 @@ def _fine_tune(
     import torch
 
     torch.manual_seed(opts.seed)
-    bf16 = _bf16(opts.precision)
+    device = _torch_device(opts.device)
+    bf16 = _bf16(opts.precision, device.type)
     import copy
 
     # A private copy: the encoder cached for this process must stay the frozen one.
-    st = copy.deepcopy(load_encoder(opts.embedding_model)).to("cpu")
+    st = copy.deepcopy(load_encoder(opts.embedding_model, opts.device)).to(device)
     max_tokens = st.max_seq_length  # the base model's own limit, kept by the saved encoder
     tokenizer, transformer = st.tokenizer, st[0].auto_model
     dim = st.get_embedding_dimension()
-    head = torch.nn.Linear(dim, y.shape[1])
+    head = torch.nn.Linear(dim, y.shape[1]).to(device)
     by_definition = opts.head == "definitions"
     if by_definition and (descriptions is None or len(descriptions) != y.shape[1]):
         raise ModelError("--head definitions needs one description per code")
-    log_scale = torch.nn.Parameter(torch.tensor(math.log(20.0)))
-    codes_given = torch.tensor(y, dtype=torch.float32)
-    target = codes_given if soft is None or exclusive else torch.tensor(soft, dtype=torch.float32)
+    log_scale = torch.nn.Parameter(torch.tensor(math.log(20.0), device=device))
+    codes_given = torch.tensor(y, dtype=torch.float32, device=device)
+    target = (
+        codes_given
+        if soft is None or exclusive
+        else torch.tensor(soft, dtype=torch.float32, device=device)
+    )
     if exclusive:
         loss_fn = torch.nn.CrossEntropyLoss()
     else:
@@ -308,8 +349,8 @@ def _fine_tune(
         """Unit vectors, mean-pooled as sentence-transformers pools them."""
         encoded = tokenizer(
             batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
-        )
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
+        ).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low_precision):
             hidden = transformer(**encoded).last_hidden_state.float()
         mask = encoded["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
@@ -334,7 +375,7 @@ def _fine_tune(
 
     def contrastive_loss(pooled, labels):
         """Supervised contrastive loss: each passage's positives are those sharing a code."""
-        eye = torch.eye(len(labels), dtype=torch.bool)
+        eye = torch.eye(len(labels), dtype=torch.bool, device=device)
         positives = ((labels @ labels.T) > 0).float().masked_fill(eye, 0.0)
         similarity = pooled @ pooled.T / opts.temperature
         log_prob = similarity - torch.logsumexp(similarity.masked_fill(eye, -1e9), 1, keepdim=True)
@@ -354,6 +395,8 @@ def _fine_tune(
         )
     else:
         log(f"{epochs} epochs of {per_epoch} steps (batch {opts.batch_size})")
+    if device.type != "cpu":
+        log(f"  on {torch.cuda.get_device_name(device) if device.type == 'cuda' else device}")
     if bf16:
         log("  matrix products in bfloat16 (--precision fp32 for float32 throughout)")
     started = time.monotonic()
@@ -387,16 +430,21 @@ def _fine_tune(
     if by_definition:
         with torch.no_grad():
             # In float32, as passages are embedded when the model codes them.
-            weight = (log_scale.exp() * embed(descriptions, low_precision=False)).numpy()
+            weight = (log_scale.exp() * embed(descriptions, low_precision=False)).cpu().numpy()
         log(f"  scale of the similarity to each definition: {math.exp(log_scale.item()):.1f}")
     else:
-        weight = head.weight.detach().numpy() * scale
-    st.save(str(out))
+        weight = head.weight.detach().cpu().numpy() * scale
+    st.to("cpu").save(str(out))
     _halve_weights(out)
     done = {"steps": total, "epochs": round(total / per_epoch, 2), "tokens": int(read[total - 1])}
     if bf16:
         done["precision"] = "bf16"
-    return weight.astype(np.float32), head.bias.detach().numpy().astype(np.float32), done
+    if device.type != "cpu":
+        done["device"] = (
+            torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+        )
+    bias = head.bias.detach().cpu().numpy()
+    return weight.astype(np.float32), bias.astype(np.float32), done
 
 
 def _schedule(lengths: np.ndarray, opts: TrainOptions) -> tuple[list[np.ndarray], int, np.ndarray]:
@@ -613,6 +661,8 @@ def train(
         raise ModelError(f"unknown method '{opts.method}': use fine-tune or linear")
     if opts.head not in ("definitions", "free"):
         raise ModelError(f"unknown head '{opts.head}': use definitions or free")
+    if opts.device is not None:
+        _torch_device(opts.device)  # a wrong name is refused before any work
     if opts.context and opts.method != "linear":
         raise ModelError("--context is built for --method linear only (add --method linear)")
     if opts.context and not any(e.context for e in examples):
@@ -678,7 +728,7 @@ def train(
             descriptions,
         )
         encoder_name = str(staging / "encoder")
-        vectors = embed_texts(texts, encoder_name, log=log)
+        vectors = embed_texts(texts, encoder_name, device=opts.device, log=log)
         z_cal = vectors[cal_idx] @ weight.T + bias
     else:
         log(f"embedding with {opts.embedding_model} ...")
@@ -688,22 +738,24 @@ def train(
             # A local encoder (another model's fine-tuned one, say) is copied in: the model
             # folder stays self-contained, and its cached vectors are keyed by this model.
             shutil.copytree(base, staging / "encoder")
-        vectors = embed_texts(texts, encoder_name, log=log)
-        seed_vectors = embed_texts(seed_texts, encoder_name) if seed_texts else vectors[:0]
+        vectors = embed_texts(texts, encoder_name, device=opts.device, log=log)
+        seed_vectors = (
+            embed_texts(seed_texts, encoder_name, device=opts.device) if seed_texts else vectors[:0]
+        )
         features = vectors
         if opts.context:
             from narratives.classify import context_vectors
 
             around = context_vectors(
                 [e.context for e in examples],
-                lambda t: embed_texts(t, encoder_name),
+                lambda t: embed_texts(t, encoder_name, device=opts.device),
                 vectors.shape[1],
             )
             features = np.hstack([vectors, around])
             seed_vectors = np.hstack([seed_vectors, np.zeros_like(seed_vectors)])
         anchors = None
         if opts.head == "definitions" and opts.definitions_weight > 0:
-            described = embed_texts(descriptions, encoder_name)
+            described = embed_texts(descriptions, encoder_name, device=opts.device)
             anchors = np.zeros((len(codes), features.shape[1]), np.float32)
             anchors[:, : described.shape[1]] = opts.definitions_weight * described
             log(
@@ -901,10 +953,11 @@ def model_card(config: dict, metrics: dict) -> str:
         if options.get("contrastive"):
             method += f" and a supervised contrastive loss (weight {options['contrastive']:g})"
         if tuned := config.get("fine_tuning"):
-            bf16 = ", matrix products in bfloat16" if tuned.get("precision") == "bf16" else ""
+            how = ", matrix products in bfloat16" if tuned.get("precision") == "bf16" else ""
+            how += f", on {tuned['device']}" if tuned.get("device") else ""
             method += (
                 f"; {tuned['steps']} steps of {options['batch_size']} ({tuned['epochs']:g} "
-                f"epochs, {tuned['tokens']:,} tokens read{bf16})"
+                f"epochs, {tuned['tokens']:,} tokens read{how})"
             )
     else:
         method = "logistic regression on frozen embeddings"
