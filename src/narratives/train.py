@@ -310,6 +310,8 @@ def _fine_tune(
     torch.manual_seed(opts.seed)
     device = _torch_device(opts.device)
     bf16 = _bf16(opts.precision, device.type)
+    # What the log and the config say it ran on, where that is not the CPU.
+    accelerator = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
     import copy
 
     # A private copy: the encoder cached for this process must stay the frozen one.
@@ -396,7 +398,7 @@ def _fine_tune(
     else:
         log(f"{epochs} epochs of {per_epoch} steps (batch {opts.batch_size})")
     if device.type != "cpu":
-        log(f"  on {torch.cuda.get_device_name(device) if device.type == 'cuda' else device}")
+        log(f"  on {accelerator}")
     if bf16:
         log("  matrix products in bfloat16 (--precision fp32 for float32 throughout)")
     started = time.monotonic()
@@ -440,9 +442,7 @@ def _fine_tune(
     if bf16:
         done["precision"] = "bf16"
     if device.type != "cpu":
-        done["device"] = (
-            torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
-        )
+        done["device"] = accelerator
     bias = head.bias.detach().cpu().numpy()
     return weight.astype(np.float32), bias.astype(np.float32), done
 
