@@ -11,9 +11,8 @@ majority's (codes at least two of three gave) macro-F1 / mean kappa against the 
 codes, on the selection half (even lines), the report half (odd lines) and all 120, with the
 metrics `narratives evaluate` uses, and the coders' pairwise kappa.
 
-It says what the written training passages' codes are worth as a reading of the guide, which
-bounds what any model trained on them can learn: docs/coding-quality.md, "How far a reader
-gets".
+It says how closely the reading that coded the written training passages matches the development
+coders' reading (docs/coding-quality.md, "How far a reader gets").
 """
 
 from __future__ import annotations
