@@ -23,11 +23,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 
 from narratives.codebook import load_codebook
 from narratives.evaluate import coding_report
 from narratives.examples import load_examples
+from narratives.metrics import cohen_kappa
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "dev_passages.jsonl"
@@ -61,9 +61,7 @@ def main() -> None:
     gold = sum(len(e.codes) for e in examples) / len(examples)
     print(f"development codes a passage {gold:.2f}")
     for a, b in itertools.combinations(coders, 2):
-        kappa = np.mean(
-            [cohen_kappa_score(codings[a][:, j], codings[b][:, j]) for j in range(len(ids))]
-        )
+        kappa = np.mean([cohen_kappa(codings[a][:, j], codings[b][:, j]) for j in range(len(ids))])
         print(f"coders {a} and {b}: mean pairwise kappa {kappa:.3f}")
 
 
