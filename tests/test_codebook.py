@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,63 @@ def test_not_yaml(tmp_path: Path):
     path.write_text("name: [unclosed\n")
     with pytest.raises(CodebookError, match="is not valid YAML"):
         load_codebook(path)
+
+
+def _codebook_cli(args: list[str]):
+    from click.testing import CliRunner
+
+    from narratives.cli import main
+
+    return CliRunner().invoke(main, ["codebook", *args])
+
+
+def test_the_codebook_command_counts_coded_examples_by_code_and_names_thin_spots(tmp_path: Path):
+    book = tmp_path / "cb.yaml"
+    book.write_text(
+        "name: t\nversion: 2\ncodes:\n"
+        "  - id: trust\n    definition: builds trust between people\n"
+        "    include: keeping promises\n    examples: [We kept our word.]\n"
+        "  - id: risk\n    definition: takes a personal risk\n"
+        "  - id: data\n    definition: uses evidence to decide\n"
+    )
+    coded = tmp_path / "coded.jsonl"
+    coded.write_text(
+        '{"text": "We kept every promise we made.", "codes": ["trust"]}\n'
+        '{"text": "I put my job on the line.", "codes": ["risk", "trust"], "context": "Why?"}\n'
+        '{"text": "The board met in May.", "codes": [], "votes": {"trust": 0.33}}\n'
+    )
+    result = _codebook_cli([str(book), "--examples", str(coded), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["name"], summary["version"], summary["exclusive"]) == ("t", "2", False)
+    by_code = {c["id"]: c for c in summary["codes"]}
+    assert {c: by_code[c]["examples"] for c in by_code} == {"trust": 2, "risk": 1, "data": 0}
+    assert by_code["trust"]["exemplars"] == 1 and by_code["trust"]["include"]
+    assert not by_code["risk"]["include"] and by_code["data"]["definition_words"] == 4
+    assert summary["examples"] == {"n": 3, "no_code": 1, "with_votes": 1, "with_context": 1}
+    notes = "\n".join(summary["notes"])
+    assert "'data' has no coded example" in notes and "'risk' has 1 coded example" in notes
+    assert "3 examples: compare `--method linear`" in notes
+
+    table = _codebook_cli([str(book), "--examples", str(coded)])
+    assert table.exit_code == 0
+    assert "t, version 2, multi-label" in table.output
+    assert "3 examples, 1 with no code, 1 with votes, 1 with context" in table.output
+
+
+def test_the_codebook_command_refuses_a_broken_codebook_or_examples_with_every_problem(
+    tmp_path: Path,
+):
+    book = tmp_path / "cb.yaml"
+    book.write_text("name: t\nversion: 1\ncodes:\n  - id: a\n  - id: a\n    definition: d\n")
+    result = _codebook_cli([str(book)])
+    assert result.exit_code == 1
+    assert "code 'a': missing 'definition'" in result.output
+    assert "code 'a': duplicate id" in result.output
+
+    book.write_text("name: t\nversion: 1\ncodes:\n  - id: a\n    definition: d\n")
+    coded = tmp_path / "coded.jsonl"
+    coded.write_text('{"text": "x", "codes": ["a"]}\n{"text": "y", "codes": ["b"]}\n')
+    result = _codebook_cli([str(book), "--examples", str(coded)])
+    assert result.exit_code == 1
+    assert "line 2: codes not in codebook t@1: ['b']" in result.output

@@ -380,6 +380,73 @@ def train(codebook, examples, out, **options) -> None:
     )
 
 
+@main.command("codebook")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--examples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Coded examples (JSON lines) to check against the codebook and count by code.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def codebook_command(file, examples, fmt) -> None:
+    """Check a codebook FILE (and coded examples) before training: every problem at once,
+    or what it holds.
+
+    Prints each code with its label, how long its definition is, whether it says what
+    counts (include) and what does not (exclude), its exemplars and, with --examples, how
+    many coded examples have it; then what training will make of thin spots. Exits 1 if the
+    codebook or the examples cannot be used. FILE defaults to the shipped codebook (or
+    $NARRATIVES_CODEBOOK).
+
+    \b
+    Example:
+      narratives codebook my-codebook.yaml --examples coded.jsonl
+    """
+    from narratives.codebook import CodebookError, load_codebook
+    from narratives.examples import ExamplesError, describe, load_examples
+
+    path = Settings.from_env(codebook=file).codebook
+    try:
+        cb = load_codebook(path)
+        rows = load_examples(examples, cb)[0] if examples else None
+    except (CodebookError, ExamplesError) as e:
+        raise UserError(str(e)) from e
+    summary = describe(cb, rows)
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+        return
+    kind = (
+        "exclusive (one code a passage)"
+        if cb.exclusive
+        else "multi-label (zero or more codes a passage)"
+    )
+    click.echo(f"{path}: {cb.name}, version {cb.version}, {kind}, {len(cb.codes)} codes")
+    columns = ["code", "label", "definition", "include", "exclude", "exemplars"]
+    columns += ["examples"] if rows is not None else []
+    table = [
+        (
+            r["id"],
+            r["label"],
+            f"{r['definition_words']} words",
+            "yes" if r["include"] else "-",
+            "yes" if r["exclude"] else "-",
+            r["exemplars"],
+            *([r["examples"]] if rows is not None else []),
+        )
+        for r in summary["codes"]
+    ]
+    click.echo(format_rows(columns, table, "table"), nl=False)
+    if rows is not None:
+        n = summary["examples"]
+        click.echo(
+            f"{examples}: {n['n']:,} examples, {n['no_code']:,} with no code, "
+            f"{n['with_votes']:,} with votes, {n['with_context']:,} with context"
+        )
+    for note in summary["notes"]:
+        click.echo(f"note: {note}")
+
+
 @main.command("cross-validate")
 @training_codebook_option
 @examples_option

@@ -31,16 +31,13 @@ import numpy as np
 
 from narratives.codebook import Codebook, parse_codebook
 from narratives.embed import PACKAGED_ALIASES, clock, embed_texts, load_encoder, resolve_model
-from narratives.examples import Example, label_matrix, target_matrix
+from narratives.examples import FEW_EXAMPLES, Example, label_matrix, target_matrix
 from narratives.metrics import exclusive_report, multilabel_report
 
 FORMAT = "narratives-classifier"
 # A decision whose log-odds are within this of its threshold's goes to a human (odds within
 # a factor of about 2.7 either side): scale-aware, so it works for low thresholds too.
 ABSTAIN_BAND = 1.0
-# Below this many coded examples `train` suggests comparing --method linear: on 90 real
-# passages it was level with fine-tuning, on 57 exclusive ones ahead (benchmarks/method_cv.py).
-FEW_EXAMPLES = 200
 # Windows shorter than this carry too little to code (a sentence or two).
 MIN_WINDOW_WORDS = 25
 
