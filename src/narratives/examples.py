@@ -19,7 +19,7 @@ from narratives.codebook import Codebook
 # Below this many coded examples `train` suggests comparing --method linear: on 90 real
 # passages it was level with fine-tuning, on 57 exclusive ones ahead (benchmarks/method_cv.py).
 FEW_EXAMPLES = 200
-FEW_CODED = 10  # below this many coded examples a code is learnt mostly from the codebook
+FEW_CODED = 10  # `narratives codebook` flags a code with fewer coded examples
 
 
 class ExamplesError(ValueError):
@@ -184,13 +184,14 @@ def describe(codebook: Codebook, examples: list[Example] | None = None) -> dict:
         if row["examples"] == 0:
             out["notes"].append(
                 f"'{row['id']}' has no coded example: training learns it from its definition "
-                f"and {row['exemplars']} exemplar(s) alone, and cannot set its threshold on "
-                "passages that have it"
+                f"and {row['exemplars']} exemplar(s) alone, and no coded passage checks its "
+                "threshold"
             )
         elif row["examples"] < FEW_CODED:
             out["notes"].append(
-                f"'{row['id']}' has {row['examples']} coded example(s): expect it to be "
-                "learnt poorly; `narratives cross-validate` shows how well"
+                f"'{row['id']}' has {row['examples']} coded example(s): few to learn from and "
+                "fewer to set its threshold on; `narratives cross-validate` shows how well it "
+                "is coded"
             )
     if len(examples) < FEW_EXAMPLES:
         out["notes"].append(
