@@ -615,6 +615,11 @@ def test_codebook_exemplars_teach_a_code_that_no_coded_example_has(
             "--out", str(out), "--method", "linear", flag,
         )  # fmt: skip
         assert result.exit_code == 0, result.output
+        # `train` says what it can learn the code from before it learns it
+        said = "no coded example: training learns it from its definition and 6 exemplar(s)"
+        if flag == "--no-codebook-examples":
+            said = "no coded example and the codebook's definitions and exemplars are left out"
+        assert f"note: 'being' has {said}" in result.output
         model = TrainedClassifier.load(out)
         decided = model.decide(model.predict_scores(embed_texts(unseen, model.encoder)))
         recall[flag] = decided[:, model.codebook.ids.index("being")].mean()

@@ -180,19 +180,7 @@ def describe(codebook: Codebook, examples: list[Example] | None = None) -> dict:
         "with_votes": sum(bool(e.votes) for e in examples),
         "with_context": sum(bool(e.context) for e in examples),
     }
-    for row in codes:
-        if row["examples"] == 0:
-            out["notes"].append(
-                f"'{row['id']}' has no coded example: training learns it from its definition "
-                f"and {row['exemplars']} exemplar(s) alone, and no coded passage checks its "
-                "threshold"
-            )
-        elif row["examples"] < FEW_CODED:
-            out["notes"].append(
-                f"'{row['id']}' has {row['examples']} coded example(s): few to learn from and "
-                "fewer to set its threshold on; `narratives cross-validate` shows how well it "
-                "is coded"
-            )
+    out["notes"] += thin_codes(codebook, examples)
     if len(examples) < FEW_EXAMPLES:
         out["notes"].append(
             f"{len(examples)} examples: compare `--method linear` with fine-tuning "
@@ -200,3 +188,31 @@ def describe(codebook: Codebook, examples: list[Example] | None = None) -> dict:
             "passages it did as well, in seconds"
         )
     return out
+
+
+def thin_codes(
+    codebook: Codebook, examples: list[Example], codebook_examples: bool = True
+) -> list[str]:
+    """A note for each code with no or few coded examples: what training can learn it from
+    (`codebook_examples`: whether training also reads the codebook's definitions and
+    exemplars, as it does by default)."""
+    notes = []
+    for code in codebook.codes:
+        n = sum(code.id in e.codes for e in examples)
+        if n == 0 and codebook_examples:
+            notes.append(
+                f"'{code.id}' has no coded example: training learns it from its definition "
+                f"and {len(code.examples)} exemplar(s) alone, and no coded passage checks its "
+                "threshold"
+            )
+        elif n == 0:
+            notes.append(
+                f"'{code.id}' has no coded example and the codebook's definitions and exemplars "
+                "are left out (--no-codebook-examples): nothing to learn it from"
+            )
+        elif n < FEW_CODED:
+            notes.append(
+                f"'{code.id}' has {n} coded example(s): few to learn from and fewer to set its "
+                "threshold on; `narratives cross-validate` shows how well it is coded"
+            )
+    return notes

@@ -31,7 +31,13 @@ import numpy as np
 
 from narratives.codebook import Codebook, parse_codebook
 from narratives.embed import PACKAGED_ALIASES, clock, embed_texts, load_encoder, resolve_model
-from narratives.examples import FEW_EXAMPLES, Example, label_matrix, target_matrix
+from narratives.examples import (
+    FEW_EXAMPLES,
+    Example,
+    label_matrix,
+    target_matrix,
+    thin_codes,
+)
 from narratives.metrics import exclusive_report, multilabel_report
 
 FORMAT = "narratives-classifier"
@@ -689,6 +695,8 @@ def train(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     log(f"{len(examples)} examples (+{len(seeds)} from the codebook): {how}")
+    for note in thin_codes(codebook, examples, opts.codebook_examples):
+        log(f"note: {note}")
 
     train_texts = [texts[i] for i in train_idx] + seed_texts
     train_y = np.vstack([y[train_idx], seed_y])
