@@ -151,8 +151,9 @@ def describe(codebook: Codebook, examples: list[Example] | None = None) -> dict:
 
     `notes` says what training will make of thin spots (a code with no or few coded
     examples, few examples in all)."""
+    counts = label_matrix(examples, codebook.ids).sum(0) if examples is not None else None
     codes = []
-    for code in codebook.codes:
+    for j, code in enumerate(codebook.codes):
         row = {
             "id": code.id,
             "label": code.label,
@@ -161,8 +162,8 @@ def describe(codebook: Codebook, examples: list[Example] | None = None) -> dict:
             "exclude": bool(code.exclude),
             "exemplars": len(code.examples),
         }
-        if examples is not None:
-            row["examples"] = sum(code.id in e.codes for e in examples)
+        if counts is not None:
+            row["examples"] = int(counts[j])
         codes.append(row)
     out = {
         "name": codebook.name,
@@ -180,7 +181,7 @@ def describe(codebook: Codebook, examples: list[Example] | None = None) -> dict:
         "with_votes": sum(bool(e.votes) for e in examples),
         "with_context": sum(bool(e.context) for e in examples),
     }
-    out["notes"] += thin_codes(codebook, examples)
+    out["notes"] += thin_codes(codebook, counts)
     if len(examples) < FEW_EXAMPLES:
         out["notes"].append(
             f"{len(examples)} examples: compare `--method linear` with fine-tuning "
@@ -190,15 +191,12 @@ def describe(codebook: Codebook, examples: list[Example] | None = None) -> dict:
     return out
 
 
-def thin_codes(
-    codebook: Codebook, examples: list[Example], codebook_examples: bool = True
-) -> list[str]:
-    """A note for each code with no or few coded examples: what training can learn it from
-    (`codebook_examples`: whether training also reads the codebook's definitions and
-    exemplars, as it does by default)."""
+def thin_codes(codebook: Codebook, counts: np.ndarray, codebook_examples: bool = True) -> list[str]:
+    """A note for each code with no or few coded examples (`counts`, per code in codebook
+    order: `label_matrix(...).sum(0)`): what training can learn it from (`codebook_examples`:
+    whether training also reads the codebook's definitions and exemplars, as by default)."""
     notes = []
-    for code in codebook.codes:
-        n = sum(code.id in e.codes for e in examples)
+    for code, n in zip(codebook.codes, counts, strict=True):
         if n == 0 and codebook_examples:
             notes.append(
                 f"'{code.id}' has no coded example: training learns it from its definition "

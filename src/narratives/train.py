@@ -695,7 +695,7 @@ def train(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     log(f"{len(examples)} examples (+{len(seeds)} from the codebook): {how}")
-    for note in thin_codes(codebook, examples, opts.codebook_examples):
+    for note in thin_codes(codebook, y.sum(0), opts.codebook_examples):
         log(f"note: {note}")
 
     train_texts = [texts[i] for i in train_idx] + seed_texts
