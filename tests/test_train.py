@@ -215,6 +215,8 @@ def test_evaluate_json_has_the_documented_keys(linear_model: Path):
         assert spans["per_code"][code]["f1"][0] <= scores["f1"] <= spans["per_code"][code]["f1"][1]
     band = report["abstain"]
     assert 0 < band["uncertain_decisions"] <= band["passages_with_uncertain"] < 1
+    # calibrated on out-of-fold scores of 120 passages like these: probabilities near honest
+    assert 0 < report["calibration"]["ece"] < 0.1 and 0 < report["calibration"]["brier"] < 0.2
     # settling decisions as the coders did can only mend them
     assert band["reviewed_macro_f1"] > report["macro_f1"]
     assert band["reviewed_mean_kappa"] > report["mean_kappa"]
@@ -284,6 +286,38 @@ def test_evaluate_compares_two_models_on_the_same_passages(linear_model: Path, t
            str(EXCLUSIVE / "train.jsonl"), "--out", str(topics), "--method", "linear")  # fmt: skip
     other = invoke(*args, "--compare", str(topics))
     assert other.exit_code != 0 and "only models of the same codes compare" in other.output
+
+
+def test_the_temperature_fitted_is_the_one_the_codes_were_drawn_with():
+    from narratives.train import _temperature
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 4, size=(4000, 5))
+    for true in (0.5, 3.0):
+        p = np.exp(z / true) / np.exp(z / true).sum(1, keepdims=True)
+        drawn = np.array([rng.choice(5, p=row) for row in p])
+        gold = np.eye(5, dtype=bool)[drawn]
+        assert abs(_temperature(z, gold) - true) < 0.1 * true
+    assert _temperature(z[:1], gold[:1]) == 1.0  # nothing to fit on
+    # Five examples, all coded right: sharper, but the prior keeps it far from certainty
+    few = np.array([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [3.0, 0, 0], [0, 2.0, 0]])
+    assert 0.3 < _temperature(few, np.eye(3, dtype=bool)[[0, 1, 2, 0, 1]]) < 1.0
+
+
+def test_calibration_error_is_small_for_honest_probabilities_and_large_for_overconfident():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=(5000, 3))
+    gold = rng.uniform(size=p.shape) < p  # each probability comes true as often as it says
+    honest = metrics.calibration_report(gold, p, exclusive=False)
+    sure = metrics.calibration_report(gold, np.where(p > 0.5, 0.99, 0.01), exclusive=False)
+    assert honest["ece"] < 0.02 and sure["ece"] > 0.2 and sure["brier"] > honest["brier"]
+    # exclusive: the top probability against whether the top code was right
+    one = np.eye(3, dtype=bool)[[0, 1, 2, 0]]
+    probs = np.array([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6], [0.9, 0.05, 0.05]])
+    report = metrics.calibration_report(one, probs, exclusive=True)
+    # bands: 0.6 (two passages, one right), 0.8 (right), 0.9 (right)
+    assert report["ece"] == round(0.5 * abs(0.6 - 0.5) + 0.25 * 0.2 + 0.25 * 0.1, 4)
+    assert report["brier"] == round(np.mean(((probs - one) ** 2).sum(1)), 4)
 
 
 def test_a_paired_difference_is_narrower_than_two_separate_intervals():
@@ -398,6 +432,12 @@ def test_cross_validation_codes_every_example_once_with_a_model_that_never_saw_i
     pooled = multilabel_report(gold, pred, codes)
     assert pooled["macro_f1"] == pytest.approx(report["macro_f1"], abs=1e-4)
     assert report["macro_f1"] > 0.35  # 90 written passages teach something
+    # ... and so is the calibration report, from the out-of-fold probabilities written
+    probs = np.array([[r["scores"][c] for c in codes] for r in lines])
+    # (the scores written are rounded, which moves a few across the bands' edges)
+    written = metrics.calibration_report(gold, probs, exclusive=False)
+    assert report["calibration"]["brier"] == pytest.approx(written["brier"], abs=1e-3)
+    assert report["calibration"]["ece"] == pytest.approx(written["ece"], abs=5e-3)
     low, high = report["intervals"]["macro_f1"]
     assert low < report["macro_f1"] < high
 
@@ -530,9 +570,18 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     assert report["accuracy"] >= 0.66  # topic is what MiniLM captures best
     low, high = report["intervals"]["accuracy"]
     assert low <= report["accuracy"] <= high and high - low > 0.1  # 9 passages: wide
+    assert set(report["calibration"]) == {"brier", "ece", "bins"}
     model = TrainedClassifier.load(out)
     assert model.codebook.exclusive and model.codebook.version == "2"
     assert model.window_words is None  # one code per passage: long passages are scored whole
+    # Probabilities are the softmax of the logits over the temperature fitted at training
+    temperature = model.config["temperature"]
+    assert 0.05 <= temperature <= 20 and temperature != 1.0
+    vectors = embed_texts(["The budget was cut again this year."], model.encoder)
+    z = model.logits(vectors)
+    expected = np.exp(z / temperature) / np.exp(z / temperature).sum(1, keepdims=True)
+    assert np.allclose(model.predict_scores(vectors), expected, atol=1e-5)
+    assert f"temperature of {temperature:g}" in (out / "MODEL_CARD.md").read_text()
 
     # A test set without one of the codes, all coded right: that code has no F1 to average
     predicted = tmp_path / "predicted.jsonl"
@@ -769,7 +818,9 @@ def test_zero_shot_can_be_evaluated_from_the_codebook_alone():
         "--examples", str(EXCLUSIVE / "test.jsonl"), "--format", "json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["model_id"] == "zero-shot:all-MiniLM-L6-v2:meeting-topics@2"
+    report = json.loads(result.stdout)
+    assert report["model_id"] == "zero-shot:all-MiniLM-L6-v2:meeting-topics@2"
+    assert "calibration" not in report  # similarities, not probabilities
 
 
 @pytest.fixture(scope="module")

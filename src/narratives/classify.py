@@ -35,6 +35,7 @@ class Classifier(Protocol):
     encoder_id: str  # the embedding cache's key for that encoder
     window_words: int | None  # longer passages are scored by windows of this many words
     uses_context: bool  # scores need the preceding turn's vector beside the passage's
+    calibrated: bool  # scores are probabilities (trained models), not similarities
 
     def predict_scores(
         self, vectors: np.ndarray, texts: Sequence[str], contexts: np.ndarray | None = None
@@ -71,6 +72,7 @@ class ZeroShotClassifier:
         self.model_id = f"zero-shot:{embedding_model}:{codebook.ref}"
         self.window_words = None  # no coded passages, so no length it was fitted to
         self.uses_context = False
+        self.calibrated = False  # cosine similarities, not probabilities
         self.encoder = self.encoder_id = embedding_model
         prototypes = []
         for code in codebook.codes:

@@ -567,7 +567,8 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by, predictions, compare
     Per code precision, recall, F1, Cohen's kappa and support; macro and micro F1;
     Krippendorff's alpha; for exclusive codebooks accuracy and the confusion matrix;
     95% bootstrap intervals (passages resampled) showing how far each figure could move
-    on another sample of passages like these.
+    on another sample of passages like these; how well calibrated a trained model's
+    probabilities are (Brier score, expected calibration error).
     Example:
       narratives evaluate --model models/systems-leadership --examples coded.jsonl
     """
@@ -681,6 +682,11 @@ def _print_report(report: dict) -> None:
         click.echo(
             f"(in brackets: {spans['level']:.0%} intervals from {spans['resamples']} bootstrap "
             "resamples of these examples; --bootstrap 0 for none)"
+        )
+    if cal := report.get("calibration"):
+        click.echo(
+            f"probabilities: Brier score {cal['brier']:.3f}, expected calibration error "
+            f"{cal['ece']:.3f} (0 when a probability of p comes true p of the time)"
         )
     if band := report.get("abstain"):
         kept = band["confident_macro_f1"]

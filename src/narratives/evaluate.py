@@ -29,6 +29,7 @@ from narratives.examples import Example, label_matrix, load_examples
 from narratives.metrics import (
     abstain_report,
     bootstrap_intervals,
+    calibration_report,
     exclusive_report,
     multilabel_report,
     paired_difference,
@@ -96,6 +97,9 @@ def evaluate_coded(
     scores = _scores(classifier, texts, contexts, log)
     decided, uncertain = classifier.decide(scores), classifier.uncertain(scores)
     report = coding_report(codebook, examples, decided, resamples, uncertain)
+    if classifier.calibrated:
+        gold = label_matrix(examples, codebook.ids)
+        report["calibration"] = calibration_report(gold, scores, codebook.exclusive)
     if compare is not None:
         if compare.codebook.ids != codebook.ids or compare.codebook.exclusive != codebook.exclusive:
             raise ValueError(
@@ -247,6 +251,7 @@ def cross_validate(
             left = f" (about {clock(spent / (f + 1) * (k - f - 1))} to go)" if f + 1 < k else ""
             log(f"  fold {f + 1}: macro-F1 {fold_report['macro_f1']:.3f}{left}")
     report = coding_report(codebook, examples, decided, resamples, uncertain)
+    report["calibration"] = calibration_report(gold, scores, codebook.exclusive)
     if by:
         report["by"] = _by_groups(codebook, examples, by[1], values, decided, uncertain, resamples)
     report.update(

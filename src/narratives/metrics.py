@@ -224,6 +224,35 @@ def abstain_report(
     }
 
 
+def calibration_report(
+    gold: np.ndarray, scores: np.ndarray, exclusive: bool, bins: int = 10
+) -> dict:
+    """How far a model's probabilities can be taken at their word, against the codes `gold`
+    ((n, k) booleans): the Brier score (mean squared distance of each probability from what
+    happened; lower is better) and the expected calibration error (the probabilities cut into
+    `bins` equal bands from 0 to 1; the gap between a band's mean probability and how often
+    it was right, weighted by its share of probabilities). Multi-label: every passage x code
+    probability, each against whether the passage has the code. Exclusive: each passage's
+    highest probability against whether that code was right, the Brier score summed over the
+    codes."""
+    g = np.asarray(gold, dtype=bool)
+    p = np.asarray(scores, dtype=np.float64)
+    if exclusive:
+        brier = float(((p - g) ** 2).sum(1).mean()) if len(p) else float("nan")
+        confidence = p.max(1)
+        right = g[np.arange(len(p)), p.argmax(1)]
+    else:
+        brier = float(((p - g) ** 2).mean()) if p.size else float("nan")
+        confidence, right = p.ravel(), g.ravel()
+    band = np.minimum((confidence * bins).astype(int), bins - 1)
+    error = sum(
+        abs(confidence[band == b].mean() - right[band == b].mean()) * np.mean(band == b)
+        for b in range(bins)
+        if (band == b).any()
+    )
+    return {"brier": round(brier, 4), "ece": round(float(error), 4), "bins": bins}
+
+
 def paired_difference(
     gold: np.ndarray,
     pred_a: np.ndarray,

@@ -505,6 +505,31 @@ def _platt(logits: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     return float(m.coef_[0, 0]), float(m.intercept_[0])
 
 
+def _temperature(z: np.ndarray, gold: np.ndarray) -> float:
+    """For an exclusive codebook: the temperature T that makes softmax(z / T) best predict the
+    calibration examples' codes (`gold`, one per row), by log-likelihood. One number for all
+    codes, so the highest code, and with it every decision, stays the same; only how sure the
+    probabilities say the model is changes. A weak prior (log T normal around 0, standard
+    deviation 1) keeps a handful of examples, all coded right, from driving T towards 0 and
+    the probabilities to certainty. 1.0 (none) with fewer than two calibration examples."""
+    from scipy.optimize import minimize_scalar
+
+    if len(z) < 2:
+        return 1.0
+    z = np.asarray(z, np.float64)
+    target = np.asarray(gold).argmax(1)
+
+    def loss(log_t: float) -> float:
+        scaled = z / math.exp(log_t)
+        scaled = scaled - scaled.max(1, keepdims=True)
+        log_prob = scaled - np.log(np.exp(scaled).sum(1, keepdims=True))
+        return -float(log_prob[np.arange(len(z)), target].sum()) + log_t**2 / 2
+
+    # Temperatures from 1/20 to 20: beyond either, the fit is chasing a handful of examples.
+    best = minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded")
+    return round(float(math.exp(best.x)), 4)
+
+
 def _calibrate(
     z: np.ndarray, gold: np.ndarray, beta: float, own: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -567,6 +592,8 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 class TrainedClassifier:
     """Heads on (possibly fine-tuned) sentence embeddings, loaded from a model folder."""
+
+    calibrated = True  # scores are calibrated probabilities
 
     def __init__(self, folder: Path, config: dict, codebook: Codebook, head: dict[str, np.ndarray]):
         self.folder = folder
@@ -633,7 +660,8 @@ class TrainedClassifier:
 
     def scores_from_logits(self, z: np.ndarray) -> np.ndarray:
         if self.codebook.exclusive:
-            return _softmax(z)
+            # slope = 1 / the fitted temperature (1 in models saved before it was fitted)
+            return _softmax(self.slope * z)
         return _sigmoid(self.slope * z + self.offset)
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
@@ -791,7 +819,17 @@ def train(
     offset = np.zeros(len(codes), np.float32)
     thresholds = np.full(len(codes), 0.5, np.float32)
     pooled = np.zeros(len(codes), bool)
-    if not codebook.exclusive:
+    temperature = None
+    if codebook.exclusive:
+        # One softmax over the codes: the probabilities are calibrated by one temperature,
+        # fitted on the same calibration examples as a multi-label model's Platt scaling.
+        temperature = _temperature(z_cal, y[cal_idx])
+        slope[:] = 1.0 / temperature
+        log(
+            f"probabilities calibrated by a temperature of {temperature:g} "
+            f"(fitted on {len(cal_idx)} calibration examples)"
+        )
+    else:
         slope, offset, thresholds, pooled = _calibrate(
             z_cal, y[cal_idx], opts.threshold_beta, opts.own_calibration
         )
@@ -842,6 +880,8 @@ def train(
         "window_words": _window_words(texts, codebook.exclusive, encoder_name),
         "context": opts.context,
         "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
+        # Exclusive codebooks: probabilities are softmax(logits / temperature).
+        "temperature": temperature,
         # Codes calibrated together (`_calibrate`): too few calibration examples on their own.
         "pooled_calibration": [c for c, p in zip(codes, pooled, strict=True) if p],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -912,6 +952,28 @@ def _calibration_words(config: dict) -> str:
     )
 
 
+def _decision_words(config: dict) -> str:
+    """How the model decides: thresholds (multi-label) or the highest code (exclusive)."""
+    if config["exclusive"]:
+        temperature = config.get("temperature")
+        how = (
+            f"softmax of the logits divided by a temperature of {temperature:g}, fitted on the "
+            "calibration examples"
+            if temperature
+            else "softmax of the logits, not calibrated"
+        )
+        return (
+            f"Decisions: the code with the highest probability ({how}); abstain: a passage "
+            "whose highest probability is below 0.5"
+        )
+    thresholds = ", ".join(f"{k} {v:.2f}" for k, v in config["thresholds"].items())
+    return (
+        f"Thresholds (best F{config['options']['threshold_beta']:g} on the calibration "
+        f"examples): {thresholds}{_pooled_words(config)}; abstain band: log-odds within "
+        f"{config['abstain_band']} of the threshold"
+    )
+
+
 def _pooled_words(config: dict) -> str:
     pooled = config.get("pooled_calibration")
     if not pooled:
@@ -976,7 +1038,7 @@ def model_card(config: dict, metrics: dict) -> str:
 - Codebook: {config["codebook"]["name"]} version {config["codebook"]["version"]} (sha256 {config["codebook"]["sha256"][:12]}...), {"exclusive" if config["exclusive"] else "multi-label"}, codes: {", ".join(config["codes"])}
 - Method: {config["method"]} ({method}), base encoder {config["embedding_model"]}
 - Training data: {config["n_examples"]} examples (sha256 {config["training_data_sha256"][:12]}...) and {config.get("n_codebook_examples", 0)} definitions and exemplars from the codebook; {_calibration_words(config)}{_votes_words(config)}
-- Thresholds (best F{config["options"]["threshold_beta"]:g} on the calibration examples): {", ".join(f"{k} {v:.2f}" for k, v in config["thresholds"].items())}{_pooled_words(config)}; abstain band: log-odds within {config["abstain_band"]} of the threshold
+- {_decision_words(config)}
 - Long passages: {_window_words_text(config)}
 - Preceding turn: {"its embedding is read beside the passage's" if config.get("context") else "not used"}
 - Created: {config["created_at"]}
