@@ -44,7 +44,8 @@ def main() -> None:
     from narratives.evaluate import _scores
     from narratives.examples import label_matrix, load_examples
     from narratives.metrics import multilabel_report
-    from narratives.train import TrainedClassifier, TrainOptions, train
+    from narratives.model import TrainedClassifier
+    from narratives.train import TrainOptions, train
 
     codebook = load_codebook(ROOT / "data/codebooks/systems-leadership.yaml")
     examples, _ = load_examples(Path(args.examples), codebook)

@@ -29,23 +29,24 @@ KINDS = ("embedding", "tfidf", "concat", "average")
 
 def _calibrated(x, y, extra_x, extra_y, x_test, folds, seed):
     """Calibrated probabilities for x_test, and out-of-fold ones for x (thresholds)."""
-    from narratives.train import _fit_linear, _out_of_fold_logits, _platt
+    from narratives.calibrate import platt
+    from narratives.train import _fit_linear, _out_of_fold_logits
 
     z_oof = _out_of_fold_logits(x, y, extra_x, extra_y, False, folds, seed)
     weight, bias = _fit_linear(np.vstack([x, extra_x]), np.vstack([y, extra_y]), False, seed)
     z_test = x_test @ weight.T + bias
     p_oof, p_test = np.zeros(z_oof.shape), np.zeros(z_test.shape)
     for j in range(y.shape[1]):
-        a, b = _platt(z_oof[:, j], y[:, j])
+        a, b = platt(z_oof[:, j], y[:, j])
         p_oof[:, j] = 1 / (1 + np.exp(-(a * z_oof[:, j] + b)))
         p_test[:, j] = 1 / (1 + np.exp(-(a * z_test[:, j] + b)))
     return p_oof, p_test
 
 
 def _decide(p_oof, y, p_test):
-    from narratives.train import _best_threshold
+    from narratives.calibrate import best_threshold
 
-    th = np.array([_best_threshold(p_oof[:, j], y[:, j], 1.0) for j in range(y.shape[1])])
+    th = np.array([best_threshold(p_oof[:, j], y[:, j], 1.0) for j in range(y.shape[1])])
     return p_test >= th
 
 

@@ -98,7 +98,8 @@ def main() -> None:
     from narratives.evaluate import _scores
     from narratives.examples import label_matrix, load_examples
     from narratives.metrics import multilabel_report
-    from narratives.train import TrainedClassifier, TrainOptions, train
+    from narratives.model import TrainedClassifier
+    from narratives.train import TrainOptions, train
 
     work = Path(tempfile.mkdtemp(prefix="narratives-cv-"))
     codebook_path, examples_path = Path(args.codebook), Path(args.examples)

@@ -219,7 +219,7 @@ def test_long_passages_are_coded_by_their_windows(coded_sample_db: Path):
 
     from narratives.classify import score_texts
     from narratives.embed import embed_texts
-    from narratives.train import TrainedClassifier
+    from narratives.model import TrainedClassifier
     from tests.conftest import ROOT
 
     model = TrainedClassifier.load(ROOT / "models/systems-leadership")

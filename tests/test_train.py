@@ -20,7 +20,7 @@ from narratives.metrics import (
     paired_difference,
     resampled_scores,
 )
-from narratives.train import TrainedClassifier
+from narratives.model import TrainedClassifier
 from tests.conftest import ROOT
 
 EXCLUSIVE = ROOT / "tests/data/exclusive"
@@ -109,7 +109,7 @@ def test_codes_with_few_calibration_examples_share_one_calibration(
 
 
 def test_a_code_is_calibrated_alone_only_with_enough_examples_either_side():
-    from narratives.train import _calibrate, _platt
+    from narratives.calibrate import calibrate, platt
 
     rng = np.random.RandomState(0)
     gold = np.zeros((200, 3), bool)
@@ -118,13 +118,13 @@ def test_a_code_is_calibrated_alone_only_with_enough_examples_either_side():
     gold[:190, 2] = True  # 10 without: shares
     z = rng.normal(size=(200, 3)) + 3.0 * gold  # each code's logits separate its examples
     z[:, 0] *= 4.0  # a scale of its own, which its own fit undoes
-    slope, offset, thresholds, pooled = _calibrate(z, gold, 1.0, 50)
+    slope, offset, thresholds, pooled = calibrate(z, gold, 1.0, 50)
     assert pooled.tolist() == [False, True, True]
     assert slope[1] == slope[2] and offset[1] == offset[2] and thresholds[1] == thresholds[2]
     assert 0 < slope[0] < slope[1]  # the scaled-up code's own fit is flatter
-    alone = _calibrate(z, gold, 1.0, 0)
+    alone = calibrate(z, gold, 1.0, 0)
     assert not alone[3].any() and alone[0][1] != alone[0][2]
-    assert slope[0] == np.float32(_platt(z[:, 0], gold[:, 0])[0])  # a code alone: as before
+    assert slope[0] == np.float32(platt(z[:, 0], gold[:, 0])[0])  # a code alone: as before
 
 
 def test_linear_heads_lean_on_the_codes_descriptions(
@@ -289,7 +289,7 @@ def test_evaluate_compares_two_models_on_the_same_passages(linear_model: Path, t
 
 
 def test_the_temperature_fitted_is_the_one_the_codes_were_drawn_with():
-    from narratives.train import _temperature
+    from narratives.calibrate import fit_temperature
 
     rng = np.random.default_rng(0)
     z = rng.normal(0, 4, size=(4000, 5))
@@ -297,11 +297,11 @@ def test_the_temperature_fitted_is_the_one_the_codes_were_drawn_with():
         p = np.exp(z / true) / np.exp(z / true).sum(1, keepdims=True)
         drawn = np.array([rng.choice(5, p=row) for row in p])
         gold = np.eye(5, dtype=bool)[drawn]
-        assert abs(_temperature(z, gold) - true) < 0.1 * true
-    assert _temperature(z[:1], gold[:1]) == 1.0  # nothing to fit on
+        assert abs(fit_temperature(z, gold) - true) < 0.1 * true
+    assert fit_temperature(z[:1], gold[:1]) == 1.0  # nothing to fit on
     # Five examples, all coded right: sharper, but the prior keeps it far from certainty
     few = np.array([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [3.0, 0, 0], [0, 2.0, 0]])
-    assert 0.3 < _temperature(few, np.eye(3, dtype=bool)[[0, 1, 2, 0, 1]]) < 1.0
+    assert 0.3 < fit_temperature(few, np.eye(3, dtype=bool)[[0, 1, 2, 0, 1]]) < 1.0
 
 
 def test_calibration_error_is_small_for_honest_probabilities_and_large_for_overconfident():
@@ -913,33 +913,34 @@ def test_the_pipeline_gives_a_context_model_the_passage_before(context_model: Pa
 
 
 def test_length_grouped_batches_cover_every_example_once_and_pad_less():
-    from narratives.train import _batches
+    from narratives.finetune import batches
 
     rng = np.random.RandomState(0)
     lengths = rng.randint(8, 120, size=1000)
 
-    def padding(batches):
-        return sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches)
+    def padding(epoch):
+        return sum(lengths[b].max() * len(b) - lengths[b].sum() for b in epoch)
 
-    plain = _batches(lengths, 32, False, np.random.RandomState(1))
-    grouped = _batches(lengths, 32, True, np.random.RandomState(1))
-    for batches in (plain, grouped):
-        assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
-        assert max(len(b) for b in batches) == 32
+    plain = batches(lengths, 32, False, np.random.RandomState(1))
+    grouped = batches(lengths, 32, True, np.random.RandomState(1))
+    for epoch in (plain, grouped):
+        assert sorted(np.concatenate(epoch).tolist()) == list(range(1000))
+        assert max(len(b) for b in epoch) == 32
     assert padding(grouped) < 0.2 * padding(plain)
 
 
 def test_the_token_budget_cuts_fine_tuning_short(tmp_path: Path):
-    from narratives.train import TrainOptions, _schedule
+    from narratives.finetune import schedule
+    from narratives.train import TrainOptions
 
     lengths = np.random.RandomState(0).randint(20, 256, size=1000)
-    full, per_epoch, read = _schedule(lengths, TrainOptions(token_budget=0, min_steps=0))
+    full, per_epoch, read = schedule(lengths, TrainOptions(token_budget=0, min_steps=0))
     assert (len(full), per_epoch) == (4 * 32, 32)  # 4 epochs of 32 steps, uncut
-    cut, _, _ = _schedule(lengths, TrainOptions(token_budget=int(read[-1]) // 2, min_steps=0))
+    cut, _, _ = schedule(lengths, TrainOptions(token_budget=int(read[-1]) // 2, min_steps=0))
     assert all(np.array_equal(a, b) for a, b in zip(cut, full, strict=False))
     assert 0.4 * len(full) < len(cut) < 0.6 * len(full)
     assert read[len(cut) - 1] <= read[-1] // 2 < read[len(cut)]
-    assert len(_schedule(lengths, TrainOptions(token_budget=1))[0]) == 1  # at least one step
+    assert len(schedule(lengths, TrainOptions(token_budget=1))[0]) == 1  # at least one step
 
     out = tmp_path / "ft"
     result = invoke(
@@ -961,10 +962,10 @@ def test_the_token_budget_cuts_fine_tuning_short(tmp_path: Path):
 def test_precision_auto_follows_the_cpu():
     import torch
 
-    from narratives.train import _bf16
+    from narratives.finetune import use_bf16
 
-    assert _bf16("bf16") and not _bf16("fp32")
-    assert _bf16("auto") == bool(torch.cpu._is_amx_tile_supported())
+    assert use_bf16("bf16") and not use_bf16("fp32")
+    assert use_bf16("auto") == bool(torch.cpu._is_amx_tile_supported())
 
 
 def test_a_device_is_checked_before_any_work(tmp_path: Path, small_examples: Path):

@@ -104,7 +104,7 @@ def load_classifier(
 ) -> Classifier:
     """The trained model in `model_dir` if there is one for this codebook, else zero-shot."""
     if model_dir is not None and (Path(model_dir) / "config.json").exists():
-        from narratives.train import TrainedClassifier
+        from narratives.model import TrainedClassifier
 
         return TrainedClassifier.load(Path(model_dir), codebook=codebook)
     return ZeroShotClassifier(codebook, embed, embedding_model)

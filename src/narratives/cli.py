@@ -174,7 +174,7 @@ def _model_errors():
     from narratives.codebook import CodebookError
     from narratives.embed import EmbeddingModelError
     from narratives.examples import ExamplesError
-    from narratives.train import ModelError
+    from narratives.model import ModelError
 
     return (CodebookError, EmbeddingModelError, ExamplesError, ModelError, ValueError)
 
@@ -753,7 +753,7 @@ def explain(model, text, neighbours, context, fmt) -> None:
       narratives explain "We sat with families in the discharge lounge and listened."
     """
     from narratives.evaluate import explain as explain_passage
-    from narratives.train import TrainedClassifier
+    from narratives.model import TrainedClassifier
 
     classifier = _open_model(model, None)
     if not isinstance(classifier, TrainedClassifier):

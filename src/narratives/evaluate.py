@@ -34,7 +34,8 @@ from narratives.metrics import (
     multilabel_report,
     paired_difference,
 )
-from narratives.train import TrainedClassifier, TrainOptions, stratified_folds, train
+from narratives.model import TrainedClassifier
+from narratives.train import TrainOptions, stratified_folds, train
 
 ZERO_SHOT = "zero-shot"
 

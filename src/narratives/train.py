@@ -4,33 +4,31 @@ Two methods, measured against each other (docs/coding-quality.md;
 benchmarks/coding_quality.py and benchmarks/method_cv.py):
 - `linear`: logistic-regression heads on frozen sentence embeddings (seconds);
 - `fine-tune` (default): the encoder itself is fine-tuned with a classification head on the
-  examples, since the frozen encoder captures a passage's topic more than the behaviour it
-  shows (minutes on 2 CPU cores).
+  examples (`finetune.py`), since the frozen encoder captures a passage's topic more than the
+  behaviour it shows (minutes on 2 CPU cores).
 Both also learn from the codebook's definitions and exemplars. Probabilities are calibrated
-(Platt scaling) and each code's threshold chosen on scores of examples the head did not train
-on: out-of-fold scores of every example for `linear`, a held-out 20% for `fine-tune` (one
-fine-tuning, not k); never on the examples being reported on. Codes with few such examples
-share one calibration and threshold (`_calibrate`).
+and each code's threshold chosen (`calibrate.py`) on scores of examples the head did not
+train on: out-of-fold scores of every example for `linear`, a held-out 20% for `fine-tune`
+(one fine-tuning, not k); never on the examples being reported on.
 
-A model folder holds `config.json`, `head.safetensors` (and `encoder/` when it has its own),
-`examples.safetensors` + `examples.json` (for `explain`), `metrics.json` and `MODEL_CARD.md`.
-Nothing in it executes code when loaded.
+A model folder (`model.py` loads it) holds `config.json`, `head.safetensors` (and `encoder/`
+when it has its own), `examples.safetensors` + `examples.json` (for `explain`),
+`metrics.json` and `MODEL_CARD.md`. Nothing in it executes code when loaded.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from narratives.codebook import Codebook, parse_codebook
-from narratives.embed import PACKAGED_ALIASES, clock, embed_texts, load_encoder, resolve_model
+from narratives.calibrate import calibrate, fit_temperature
+from narratives.codebook import Codebook
+from narratives.embed import PACKAGED_ALIASES, embed_texts, load_encoder, resolve_model
 from narratives.examples import (
     FEW_EXAMPLES,
     Example,
@@ -38,18 +36,14 @@ from narratives.examples import (
     target_matrix,
     thin_codes,
 )
+from narratives.finetune import fine_tune, torch_device
 from narratives.metrics import exclusive_report, multilabel_report
+from narratives.model import ABSTAIN_BAND, FORMAT, ModelError, TrainedClassifier
 
-FORMAT = "narratives-classifier"
-# A decision whose log-odds are within this of its threshold's goes to a human (odds within
-# a factor of about 2.7 either side): scale-aware, so it works for low thresholds too.
-ABSTAIN_BAND = 1.0
 # Windows shorter than this carry too little to code (a sentence or two).
 MIN_WINDOW_WORDS = 25
 
-
-class ModelError(ValueError):
-    """A model folder that cannot be used."""
+__all__ = ["ModelError", "TrainOptions", "TrainedClassifier", "stratified_folds", "train"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,7 @@ class TrainOptions:
     # exclusive: 76 real passages 0.417 -> 0.442. 10 was too much (exclusive, written: -0.09).
     head: str = "definitions"
     definitions_weight: float = 3.0
-    # Batches of passages of similar length (`_batches`): 1.75x faster on the shipped
+    # Batches of passages of similar length (`batches`): 1.75x faster on the shipped
     # examples, but 0.02-0.05 lower macro-F1 on the selection half of the development passages
     # (two seeds), so off unless time matters more.
     group_by_length: bool = False
@@ -117,7 +111,7 @@ class TrainOptions:
     threshold_beta: float = 1.0
     # A code gets a calibration (Platt slope and offset) and a threshold of its own when at
     # least this many calibration examples have it and as many do not; codes with fewer share
-    # one, fitted on all codes' calibration scores together (`_calibrate`). Fitted alone on a
+    # one, fitted on all codes' calibration scores together (`calibrate`). Fitted alone on a
     # few, they swung wildly (a 20% hold-out of 90 passages has 1-8 of a code: slopes 0.02 to
     # 5.6, once below 0). Measured with F1 thresholds, fine-tuning gained on every set: 90
     # real passages (benchmarks/method_cv.py, macro-F1 0.473 -> 0.516) and 200-800 written
@@ -238,445 +232,6 @@ def _fit_linear(
     return weight, bias
 
 
-def _torch_device(name: str | None):
-    """The torch device fine-tuning runs on: `name`, checked, or a CUDA GPU where torch sees
-    one, else the CPU."""
-    import torch
-
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in ("cpu", "cuda", "mps"):
-        raise ModelError(f"--device {name}: use cpu, cuda or cuda:N (N counts GPUs from 0), or mps")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ModelError(f"--device {name}: this torch has no Apple GPU (mps) to use; try cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(
-            f"--device {name}: torch {torch.__version__} sees no CUDA GPU on this machine; "
-            "leave --device out (or --device cpu) to train on the CPU"
-        )
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ModelError(
-            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-            "numbered from 0"
-        )
-    return device
-
-
-def _bf16(precision: str, device_type: str = "cpu") -> bool:
-    """Whether fine-tuning runs its matrix products in bfloat16.
-
-    On a 2-core CPU with AMX a fine-tuning step of short passages took about half as long as
-    in float32 (the whole `train` command 1.4x less). Without AMX bfloat16 is emulated and no
-    faster, so "auto" keeps float32 there. On a GPU "auto" follows its native bfloat16
-    support (NVIDIA from Ampere on)."""
-    if precision != "auto":
-        return precision == "bf16"
-    import torch
-
-    if device_type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device_type != "cpu":
-        return False
-    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence guarded
-    try:
-        return bool(has_amx and has_amx())
-    except RuntimeError:
-        return False
-
-
-def _fine_tune(
-    texts: list[str],
-    y: np.ndarray,
-    exclusive: bool,
-    opts: TrainOptions,
-    out: Path,
-    log=print,
-    soft: np.ndarray | None = None,
-    descriptions: list[str] | None = None,
-):
-    """Fine-tune the encoder with a head; save the encoder to `out`, return the head as a
-    linear layer on the saved encoder's unit vectors.
-
-    `soft` (multi-label only): the classification loss's targets in [0, 1] (coders' votes,
-    `examples.target_matrix`) instead of `y`; the contrastive loss keeps `y`.
-    `descriptions` (one per code): with `opts.head == "definitions"`, a code's logit is a
-    learnt scale times the passage's cosine similarity to its embedded description, plus a
-    learnt offset; the descriptions are embedded at every step, so the encoder moves passages
-    and the codes' meanings together. Afterwards the head's weights are the descriptions'
-    final embeddings times the scale: the model folder looks as a free head's does."""
-    import torch
-
-    torch.manual_seed(opts.seed)
-    device = _torch_device(opts.device)
-    bf16 = _bf16(opts.precision, device.type)
-    # What the log and the config say it ran on, where that is not the CPU.
-    accelerator = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
-    import copy
-
-    # A private copy: the encoder cached for this process must stay the frozen one.
-    st = copy.deepcopy(load_encoder(opts.embedding_model, opts.device)).to(device)
-    max_tokens = st.max_seq_length  # the base model's own limit, kept by the saved encoder
-    tokenizer, transformer = st.tokenizer, st[0].auto_model
-    dim = st.get_embedding_dimension()
-    head = torch.nn.Linear(dim, y.shape[1]).to(device)
-    by_definition = opts.head == "definitions"
-    if by_definition and (descriptions is None or len(descriptions) != y.shape[1]):
-        raise ModelError("--head definitions needs one description per code")
-    log_scale = torch.nn.Parameter(torch.tensor(math.log(20.0), device=device))
-    codes_given = torch.tensor(y, dtype=torch.float32, device=device)
-    target = (
-        codes_given
-        if soft is None or exclusive
-        else torch.tensor(soft, dtype=torch.float32, device=device)
-    )
-    if exclusive:
-        loss_fn = torch.nn.CrossEntropyLoss()
-    else:
-        share = target.mean(0).clamp(min=1e-3, max=1 - 1e-3)
-        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=((1 - share) / share).clamp(max=5.0))
-    if by_definition:
-        # The offset learns faster (it starts far from where it ends); the unused weights of
-        # `head` stay out of the optimiser.
-        head_groups = [{"params": [head.bias], "lr": 2e-2}, {"params": [log_scale], "lr": 2e-3}]
-    else:
-        head_groups = [{"params": head.parameters(), "lr": 2e-3}]
-    optimiser = torch.optim.AdamW(
-        [{"params": transformer.parameters(), "lr": opts.learning_rate}, *head_groups],
-        weight_decay=0.01,
-    )
-    scale = 10.0  # unit vectors times 10: logits in a useful range from the start
-
-    def embed(batch: list[str], low_precision: bool = bf16):
-        """Unit vectors, mean-pooled as sentence-transformers pools them."""
-        encoded = tokenizer(
-            batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
-        ).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low_precision):
-            hidden = transformer(**encoded).last_hidden_state.float()
-        mask = encoded["attention_mask"].unsqueeze(-1).float()
-        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
-
-    def forward(batch: list[str]):
-        pooled = embed(batch)
-        if by_definition:
-            return pooled, log_scale.exp() * pooled @ embed(descriptions).T + head.bias
-        return pooled, head(pooled * scale)
-
-    if by_definition:
-        # Each offset starts at minus the scaled mean similarity of (up to 256) examples to
-        # the code's description, so training starts near "no code" rather than "every code".
-        transformer.eval()
-        with torch.no_grad():
-            sample = [texts[i] for i in range(0, len(texts), max(1, len(texts) // 256))]
-            similarity = (
-                torch.cat([embed(sample[k : k + 64]) for k in range(0, len(sample), 64)])
-                @ embed(descriptions).T
-            )
-            head.bias.copy_(-log_scale.exp() * similarity.mean(0))
-
-    def contrastive_loss(pooled, labels):
-        """Supervised contrastive loss: each passage's positives are those sharing a code."""
-        eye = torch.eye(len(labels), dtype=torch.bool, device=device)
-        positives = ((labels @ labels.T) > 0).float().masked_fill(eye, 0.0)
-        similarity = pooled @ pooled.T / opts.temperature
-        log_prob = similarity - torch.logsumexp(similarity.masked_fill(eye, -1e9), 1, keepdim=True)
-        has = positives.sum(1) > 0
-        if not has.any():
-            return similarity.new_zeros(())
-        return (-(positives * log_prob).sum(1)[has] / positives.sum(1)[has]).mean()
-
-    encoded = tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"]
-    steps, per_epoch, read = _schedule(np.array([len(ids) for ids in encoded]), opts)
-    total, epochs = len(steps), -(-len(steps) // per_epoch)
-    if total < len(read):
-        log(
-            f"{total / per_epoch:.1f} epochs ({total} of {len(read)} steps, batch "
-            f"{opts.batch_size}): the token budget of {opts.token_budget:,} (--token-budget) "
-            f"reads {int(read[total - 1]):,} of {int(read[-1]):,} tokens"
-        )
-    else:
-        log(f"{epochs} epochs of {per_epoch} steps (batch {opts.batch_size})")
-    if device.type != "cpu":
-        log(f"  on {accelerator}")
-    if bf16:
-        log("  matrix products in bfloat16 (--precision fp32 for float32 throughout)")
-    started = time.monotonic()
-
-    def timing(step: int) -> str:
-        spent = time.monotonic() - started
-        left = spent / step * (total - step)
-        return f"{clock(spent)} so far, about {clock(left)} to go"
-
-    transformer.train()
-    for step, idx in enumerate(steps):
-        if step % per_epoch == 0 and (epochs <= 10 or step // per_epoch % 10 == 0):
-            epoch = step // per_epoch + 1
-            log(f"epoch {epoch} of {epochs}" + (f" ({timing(step)})" if step else ""))
-        pooled, logits = forward([texts[i] for i in idx])
-        gold = target[idx].argmax(1) if exclusive else target[idx]
-        loss = loss_fn(logits, gold)
-        if opts.contrastive > 0 and len(idx) > 1:
-            loss = loss + opts.contrastive * contrastive_loss(pooled, codes_given[idx])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        if step + 1 == 10 and per_epoch > 20:  # an early estimate when epochs are long
-            log(f"  10 of {total} steps ({timing(10)})")
-            if (time.monotonic() - started) / 10 * total > 15 * 60:
-                log(
-                    "  (faster, at some cost: --token-budget 1000000 stops after about 10 min; "
-                    "--group-by-length pads less; --method linear takes seconds)"
-                )
-    transformer.eval()
-    if by_definition:
-        with torch.no_grad():
-            # In float32, as passages are embedded when the model codes them.
-            weight = (log_scale.exp() * embed(descriptions, low_precision=False)).cpu().numpy()
-        log(f"  scale of the similarity to each definition: {math.exp(log_scale.item()):.1f}")
-    else:
-        weight = head.weight.detach().cpu().numpy() * scale
-    st.to("cpu").save(str(out))
-    _halve_weights(out)
-    done = {"steps": total, "epochs": round(total / per_epoch, 2), "tokens": int(read[total - 1])}
-    if bf16:
-        done["precision"] = "bf16"
-    if device.type != "cpu":
-        done["device"] = accelerator
-    bias = head.bias.detach().cpu().numpy()
-    return weight.astype(np.float32), bias.astype(np.float32), done
-
-
-def _schedule(lengths: np.ndarray, opts: TrainOptions) -> tuple[list[np.ndarray], int, np.ndarray]:
-    """Fine-tuning's batches in order: `opts.epochs` passes (more if that is under
-    `opts.min_steps` steps), cut where the tokens read, padding included, would pass
-    `opts.token_budget` (at least one step). Returns the batches, the steps per epoch and the
-    running count of tokens read over all uncut steps."""
-    rng = np.random.RandomState(opts.seed)
-    per_epoch = -(-len(lengths) // opts.batch_size)
-    epochs = max(opts.epochs, -(-opts.min_steps // per_epoch))
-    plan = [
-        b
-        for _ in range(epochs)
-        for b in _batches(lengths, opts.batch_size, opts.group_by_length, rng)
-    ]
-    read = np.cumsum([len(b) * lengths[b].max() for b in plan])
-    total = len(plan)
-    if opts.token_budget:
-        total = max(1, min(total, int(np.searchsorted(read, opts.token_budget, side="right"))))
-    return plan[:total], per_epoch, read
-
-
-def _batches(lengths: np.ndarray, size: int, grouped: bool, rng) -> list[np.ndarray]:
-    """One epoch's batches of example indices, in random order. Grouped: each run of 50
-    batches' worth of shuffled examples is sorted by length before it is cut into batches,
-    so a batch pads little (random batches of the shipped examples are 46% padding)."""
-    order = rng.permutation(len(lengths))
-    if grouped:
-        runs = [order[i : i + 50 * size] for i in range(0, len(order), 50 * size)]
-        order = np.concatenate([run[np.argsort(lengths[run], kind="stable")] for run in runs])
-    batches = [order[i : i + size] for i in range(0, len(order), size)]
-    if grouped:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
-
-
-def _halve_weights(folder: Path) -> None:
-    """Store the fine-tuned encoder in fp16 (about 45 MB); it is loaded back as fp32."""
-    from safetensors.numpy import load_file, save_file
-
-    path = folder / "model.safetensors"
-    tensors = {
-        k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in load_file(path).items()
-    }
-    save_file(tensors, path, metadata={"format": "pt"})
-
-
-def _platt(logits: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
-    """Slope and offset mapping a code's logits to calibrated probabilities."""
-    from sklearn.linear_model import LogisticRegression
-
-    if gold.all() or not gold.any():
-        return 1.0, 0.0
-    m = LogisticRegression(C=100.0, max_iter=1000).fit(logits.reshape(-1, 1), gold)
-    return float(m.coef_[0, 0]), float(m.intercept_[0])
-
-
-def _temperature(z: np.ndarray, gold: np.ndarray) -> float:
-    """For an exclusive codebook: the temperature T that makes softmax(z / T) best predict the
-    calibration examples' codes (`gold`, one per row), by log-likelihood. One number for all
-    codes, so the highest code, and with it every decision, stays the same; only how sure the
-    probabilities say the model is changes. A weak prior (log T normal around 0, standard
-    deviation 1) keeps a handful of examples, all coded right, from driving T towards 0 and
-    the probabilities to certainty. 1.0 (none) with fewer than two calibration examples."""
-    from scipy.optimize import minimize_scalar
-
-    if len(z) < 2:
-        return 1.0
-    z = np.asarray(z, np.float64)
-    target = np.asarray(gold).argmax(1)
-
-    def loss(log_t: float) -> float:
-        scaled = z / math.exp(log_t)
-        scaled = scaled - scaled.max(1, keepdims=True)
-        log_prob = scaled - np.log(np.exp(scaled).sum(1, keepdims=True))
-        return -float(log_prob[np.arange(len(z)), target].sum()) + log_t**2 / 2
-
-    # Temperatures from 1/20 to 20: beyond either, the fit is chasing a handful of examples.
-    best = minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded")
-    return round(float(math.exp(best.x)), 4)
-
-
-def _calibrate(
-    z: np.ndarray, gold: np.ndarray, beta: float, own: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per code: Platt slope and offset, and the threshold with the best F-beta, from the
-    calibration examples' logits `z` and codes `gold` (n, k). A code with fewer than `own`
-    calibration examples with it, or without it, is not fitted alone: those codes share one
-    slope, offset and threshold, fitted on every code's calibration logits pooled. Returns
-    slopes, offsets, thresholds and which codes were pooled."""
-    gold = gold.astype(bool)
-    k = z.shape[1]
-    slope, offset = np.ones(k, np.float32), np.zeros(k, np.float32)
-    thresholds = np.full(k, 0.5, np.float32)
-    pooled = np.minimum(gold.sum(0), (~gold).sum(0)) < own
-    if pooled.any():
-        a, b = _platt(z.ravel(), gold.ravel())
-        prob = _sigmoid(a * z + b)
-        slope[pooled], offset[pooled] = a, b
-        thresholds[pooled] = _best_threshold(prob.ravel(), gold.ravel(), beta)
-    for j in np.flatnonzero(~pooled):
-        slope[j], offset[j] = _platt(z[:, j], gold[:, j])
-        prob = _sigmoid(slope[j] * z[:, j] + offset[j])
-        thresholds[j] = _best_threshold(prob, gold[:, j], beta)
-    return slope, offset, thresholds, pooled
-
-
-def _best_threshold(prob: np.ndarray, gold: np.ndarray, beta: float = 1.0) -> float:
-    """The threshold with the best F-beta on held-out examples (0.5 when there are none)."""
-    if not gold.any():
-        return 0.5
-    best, best_score = 0.5, -1.0
-    b2 = beta * beta
-    for t in np.arange(0.05, 0.81, 0.025):
-        pred = prob >= t
-        tp = np.sum(pred & gold)
-        score = (
-            (1 + b2) * tp / max(1, (1 + b2) * tp + b2 * np.sum(gold & ~pred) + np.sum(pred & ~gold))
-        )
-        if score > best_score + 1e-9:
-            best, best_score = float(t), score
-    return round(best, 3)
-
-
-def _sigmoid(x) -> np.ndarray:
-    """Without overflow warnings for very negative logits (a code never seen scores -30,
-    which a steep calibration makes far more negative)."""
-    x = np.asarray(x)
-    return np.exp(-np.logaddexp(0.0, -x.astype(np.float64))).astype(x.dtype)
-
-
-def _logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-class TrainedClassifier:
-    """Heads on (possibly fine-tuned) sentence embeddings, loaded from a model folder."""
-
-    calibrated = True  # scores are calibrated probabilities
-
-    def __init__(self, folder: Path, config: dict, codebook: Codebook, head: dict[str, np.ndarray]):
-        self.folder = folder
-        self.config = config
-        self.codebook = codebook
-        self.model_id = config["model_id"]
-        self.weight = head["weight"]
-        self.bias = head["bias"]
-        self.slope = head["slope"]
-        self.offset = head["offset"]
-        self.thresholds = head["thresholds"]
-        self.band = float(config.get("abstain_band", ABSTAIN_BAND))
-        # Models saved before windows were measured have none: whole passages, as then.
-        self.window_words = config.get("window_words")
-        self.uses_context = bool(config.get("context"))
-
-    @property
-    def encoder(self) -> str:
-        """What to embed passages with: the model's own encoder folder (fine-tuned, or a local
-        base encoder copied in), or the base model's name."""
-        if self.config.get("encoder") == "encoder":
-            return str(self.folder / "encoder")
-        return self.config["embedding_model"]
-
-    @property
-    def encoder_id(self) -> str:
-        """The embedding cache's key for this encoder."""
-        if self.config.get("encoder") == "encoder":
-            return f"{self.model_id}/encoder"
-        return self.config["embedding_model"]
-
-    @classmethod
-    def load(cls, folder: Path, codebook: Codebook | None = None) -> TrainedClassifier:
-        from safetensors.numpy import load_file
-
-        folder = Path(folder)
-        try:
-            config = json.loads((folder / "config.json").read_text())
-            head = load_file(folder / "head.safetensors")
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{folder} is not a narratives model folder ({e})") from e
-        if config.get("format") != FORMAT:
-            raise ModelError(f"{folder}/config.json is not a {FORMAT} config")
-        stored = parse_codebook(config["codebook"]["content"], config["codebook"]["sha256"])
-        if codebook is not None and codebook.ids != stored.ids:
-            raise ModelError(
-                f"model {folder} was trained on codebook {stored.ref} with codes {stored.ids}; "
-                f"the codebook given ({codebook.ref}) has codes {codebook.ids}: train a model "
-                "for it (`narratives train`) or pass the model's own codebook"
-            )
-        return cls(folder, config, stored, head)
-
-    def logits(self, vectors: np.ndarray) -> np.ndarray:
-        return vectors @ self.weight.T + self.bias
-
-    def predict_scores(self, vectors: np.ndarray, texts=(), contexts=None) -> np.ndarray:
-        """Calibrated probabilities, (n passages, n codes). A model that `uses_context` reads
-        the preceding turns' vectors beside the passages' (zeros: none given)."""
-        x = np.asarray(vectors, dtype=np.float32)
-        if self.uses_context:
-            around = np.zeros_like(x) if contexts is None else np.asarray(contexts, np.float32)
-            x = np.hstack([x, around])
-        return self.scores_from_logits(self.logits(x))
-
-    def scores_from_logits(self, z: np.ndarray) -> np.ndarray:
-        if self.codebook.exclusive:
-            # slope = 1 / the fitted temperature (1 in models saved before it was fitted)
-            return _softmax(self.slope * z)
-        return _sigmoid(self.slope * z + self.offset)
-
-    def decide(self, scores: np.ndarray) -> np.ndarray:
-        if self.codebook.exclusive:
-            return scores == scores.max(axis=1, keepdims=True) if scores.size else scores > 1
-        return scores >= self.thresholds
-
-    def uncertain(self, scores: np.ndarray) -> np.ndarray:
-        """(n, k) booleans: decisions in the abstain band, for a human to check."""
-        if self.codebook.exclusive:
-            top = scores.max(axis=1, keepdims=True)
-            return (top < 0.5) & (scores == top)
-        return np.abs(_logit(scores) - _logit(self.thresholds)) < self.band
-
-
 def train(
     codebook: Codebook,
     examples: list[Example],
@@ -693,7 +248,7 @@ def train(
     if opts.head not in ("definitions", "free"):
         raise ModelError(f"unknown head '{opts.head}': use definitions or free")
     if opts.device is not None:
-        _torch_device(opts.device)  # a wrong name is refused before any work
+        torch_device(opts.device)  # a wrong name is refused before any work
     if opts.context and opts.method != "linear":
         raise ModelError("--context is built for --method linear only (add --method linear)")
     if opts.context and not any(e.context for e in examples):
@@ -750,7 +305,7 @@ def train(
                 "`narratives cross-validate` measures either on your own examples"
             )
         log(f"fine-tuning {opts.embedding_model} ...")
-        weight, bias, tuned = _fine_tune(
+        weight, bias, tuned = fine_tune(
             train_texts,
             train_y,
             codebook.exclusive,
@@ -823,14 +378,14 @@ def train(
     if codebook.exclusive:
         # One softmax over the codes: the probabilities are calibrated by one temperature,
         # fitted on the same calibration examples as a multi-label model's Platt scaling.
-        temperature = _temperature(z_cal, y[cal_idx])
+        temperature = fit_temperature(z_cal, y[cal_idx])
         slope[:] = 1.0 / temperature
         log(
             f"probabilities calibrated by a temperature of {temperature:g} "
             f"(fitted on {len(cal_idx)} calibration examples)"
         )
     else:
-        slope, offset, thresholds, pooled = _calibrate(
+        slope, offset, thresholds, pooled = calibrate(
             z_cal, y[cal_idx], opts.threshold_beta, opts.own_calibration
         )
         if pooled.any():
@@ -882,7 +437,7 @@ def train(
         "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
         # Exclusive codebooks: probabilities are softmax(logits / temperature).
         "temperature": temperature,
-        # Codes calibrated together (`_calibrate`): too few calibration examples on their own.
+        # Codes calibrated together (`calibrate`): too few calibration examples on their own.
         "pooled_calibration": [c for c, p in zip(codes, pooled, strict=True) if p],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -1,0 +1,110 @@
+"""A trained model, loaded from its folder: heads on (possibly fine-tuned) sentence
+embeddings, their calibration, thresholds and abstain band. `train` writes the folder; nothing
+in it executes code when loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from narratives.calibrate import logit, sigmoid, softmax
+from narratives.codebook import Codebook, parse_codebook
+
+FORMAT = "narratives-classifier"
+# A decision whose log-odds are within this of its threshold's goes to a human (odds within
+# a factor of about 2.7 either side): scale-aware, so it works for low thresholds too.
+ABSTAIN_BAND = 1.0
+
+
+class ModelError(ValueError):
+    """A model folder that cannot be used."""
+
+
+class TrainedClassifier:
+    """Heads on (possibly fine-tuned) sentence embeddings, loaded from a model folder."""
+
+    calibrated = True  # scores are calibrated probabilities
+
+    def __init__(self, folder: Path, config: dict, codebook: Codebook, head: dict[str, np.ndarray]):
+        self.folder = folder
+        self.config = config
+        self.codebook = codebook
+        self.model_id = config["model_id"]
+        self.weight = head["weight"]
+        self.bias = head["bias"]
+        self.slope = head["slope"]
+        self.offset = head["offset"]
+        self.thresholds = head["thresholds"]
+        self.band = float(config.get("abstain_band", ABSTAIN_BAND))
+        # Models saved before windows were measured have none: whole passages, as then.
+        self.window_words = config.get("window_words")
+        self.uses_context = bool(config.get("context"))
+
+    @property
+    def encoder(self) -> str:
+        """What to embed passages with: the model's own encoder folder (fine-tuned, or a local
+        base encoder copied in), or the base model's name."""
+        if self.config.get("encoder") == "encoder":
+            return str(self.folder / "encoder")
+        return self.config["embedding_model"]
+
+    @property
+    def encoder_id(self) -> str:
+        """The embedding cache's key for this encoder."""
+        if self.config.get("encoder") == "encoder":
+            return f"{self.model_id}/encoder"
+        return self.config["embedding_model"]
+
+    @classmethod
+    def load(cls, folder: Path, codebook: Codebook | None = None) -> TrainedClassifier:
+        from safetensors.numpy import load_file
+
+        folder = Path(folder)
+        try:
+            config = json.loads((folder / "config.json").read_text())
+            head = load_file(folder / "head.safetensors")
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{folder} is not a narratives model folder ({e})") from e
+        if config.get("format") != FORMAT:
+            raise ModelError(f"{folder}/config.json is not a {FORMAT} config")
+        stored = parse_codebook(config["codebook"]["content"], config["codebook"]["sha256"])
+        if codebook is not None and codebook.ids != stored.ids:
+            raise ModelError(
+                f"model {folder} was trained on codebook {stored.ref} with codes {stored.ids}; "
+                f"the codebook given ({codebook.ref}) has codes {codebook.ids}: train a model "
+                "for it (`narratives train`) or pass the model's own codebook"
+            )
+        return cls(folder, config, stored, head)
+
+    def logits(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors @ self.weight.T + self.bias
+
+    def predict_scores(self, vectors: np.ndarray, texts=(), contexts=None) -> np.ndarray:
+        """Calibrated probabilities, (n passages, n codes). A model that `uses_context` reads
+        the preceding turns' vectors beside the passages' (zeros: none given)."""
+        x = np.asarray(vectors, dtype=np.float32)
+        if self.uses_context:
+            around = np.zeros_like(x) if contexts is None else np.asarray(contexts, np.float32)
+            x = np.hstack([x, around])
+        return self.scores_from_logits(self.logits(x))
+
+    def scores_from_logits(self, z: np.ndarray) -> np.ndarray:
+        if self.codebook.exclusive:
+            # slope = 1 / the fitted temperature (1 in models saved before it was fitted)
+            return softmax(self.slope * z)
+        return sigmoid(self.slope * z + self.offset)
+
+    def decide(self, scores: np.ndarray) -> np.ndarray:
+        if self.codebook.exclusive:
+            return scores == scores.max(axis=1, keepdims=True) if scores.size else scores > 1
+        return scores >= self.thresholds
+
+    def uncertain(self, scores: np.ndarray) -> np.ndarray:
+        """(n, k) booleans: decisions in the abstain band, for a human to check."""
+        if self.codebook.exclusive:
+            top = scores.max(axis=1, keepdims=True)
+            return (top < 0.5) & (scores == top)
+        return np.abs(logit(scores) - logit(self.thresholds)) < self.band
