@@ -237,12 +237,14 @@ def calibration_report(
     codes."""
     g = np.asarray(gold, dtype=bool)
     p = np.asarray(scores, dtype=np.float64)
+    if not p.size:
+        return {"brier": float("nan"), "ece": float("nan"), "bins": bins}
     if exclusive:
-        brier = float(((p - g) ** 2).sum(1).mean()) if len(p) else float("nan")
+        brier = float(((p - g) ** 2).sum(1).mean())
         confidence = p.max(1)
         right = g[np.arange(len(p)), p.argmax(1)]
     else:
-        brier = float(((p - g) ** 2).mean()) if p.size else float("nan")
+        brier = float(((p - g) ** 2).mean())
         confidence, right = p.ravel(), g.ravel()
     band = np.minimum((confidence * bins).astype(int), bins - 1)
     error = sum(
