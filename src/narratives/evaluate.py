@@ -98,8 +98,8 @@ def evaluate_coded(
     scores = _scores(classifier, texts, contexts, log)
     decided, uncertain = classifier.decide(scores), classifier.uncertain(scores)
     report = coding_report(codebook, examples, decided, resamples, uncertain)
+    gold = label_matrix(examples, codebook.ids)
     if classifier.calibrated:
-        gold = label_matrix(examples, codebook.ids)
         report["calibration"] = calibration_report(gold, scores, codebook.exclusive)
     if compare is not None:
         if compare.codebook.ids != codebook.ids or compare.codebook.exclusive != codebook.exclusive:
@@ -112,7 +112,6 @@ def evaluate_coded(
             log(f"coding them with {compare.model_id} (--compare) ...")
         other = compare.decide(_scores(compare, texts, contexts, log))
         theirs = coding_report(codebook, examples, other, 0)
-        gold = label_matrix(examples, codebook.ids)
         report["comparison"] = {
             "model_id": compare.model_id,
             **{k: theirs[k] for k in ("macro_f1", "micro_f1", "mean_kappa")},
