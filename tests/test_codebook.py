@@ -31,9 +31,10 @@ def test_invalid_codebook_lists_every_problem(tmp_path: Path):
     assert str(caught.value) == (
         f"{path} is not a valid codebook:\n"
         "  - unknown key 'colour' (allowed: codes, description, exclusive, name, version)\n"
-        "  - code 'a': duplicate id\n"
-        "  - code 'b': unknown key 'defintion' "
-        "(allowed: definition, examples, exclude, id, include, label)\n"
+        "  - code 'a': duplicate id (codes #1 and #2 in the 'codes' list share it; give each "
+        "code its own id)\n"
+        "  - code 'b': unknown key 'defintion' (did you mean 'definition'? "
+        "allowed: definition, examples, exclude, id, include, label)\n"
         "  - code 'b': missing 'definition'"
     )
 

@@ -14,6 +14,7 @@ codes:
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -82,13 +83,29 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+def _unknown_keys(mapping: dict, allowed: set[str]) -> list[str]:
+    """A problem for each key of `mapping` not in `allowed`, naming a near miss if any."""
+    found = []
+    for key in sorted(set(map(str, mapping)) - allowed):
+        # 0.75: 'definiton' -> 'definition', but not 'notes' -> 'codes'
+        near = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.75)
+        meant = f"did you mean '{near[0]}'? " if near else ""
+        found.append(f"unknown key '{key}' ({meant}allowed: {', '.join(sorted(allowed))})")
+    return found
+
+
+def _positions(numbers: list[int]) -> str:
+    """[1, 2, 5] -> '#1, #2 and #5'."""
+    named = [f"#{n}" for n in numbers]
+    return ", ".join(named[:-1]) + " and " + named[-1]
+
+
 def parse_codebook(data: object, sha256: str = "", source: str = "codebook") -> Codebook:
     """Validate parsed YAML and build a `Codebook`, or raise `CodebookError` listing problems."""
     problems: list[str] = []
     if not isinstance(data, dict):
         raise CodebookError(f"{source}: expected a mapping with name, version and codes")
-    for key in sorted(set(data) - TOP_KEYS):
-        problems.append(f"unknown key '{key}' (allowed: {', '.join(sorted(TOP_KEYS))})")
+    problems += _unknown_keys(data, TOP_KEYS)
     for key in ("name", "version", "codes"):
         if key not in data:
             problems.append(f"missing '{key}'")
@@ -100,24 +117,27 @@ def parse_codebook(data: object, sha256: str = "", source: str = "codebook") -> 
         problems.append("'codes' must be a non-empty list")
         raw_codes = []
     codes: list[Code] = []
-    seen: set[str] = set()
+    # Where each id occurs (1-based positions in `codes:`), so a duplicate names them all.
+    positions: dict[str, list[int]] = {}
+    for i, raw in enumerate(raw_codes, start=1):
+        if isinstance(raw, dict):
+            positions.setdefault(str(raw.get("id", "")).strip(), []).append(i)
     for i, raw in enumerate(raw_codes, start=1):
         if not isinstance(raw, dict):
             problems.append(f"code #{i} must be a mapping with id and definition")
             continue
         cid = str(raw.get("id", "")).strip()
         where = f"code '{cid}'" if cid else f"code #{i}"
-        for key in sorted(set(raw) - CODE_KEYS):
-            problems.append(
-                f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(CODE_KEYS))})"
-            )
+        problems += [f"{where}: {p}" for p in _unknown_keys(raw, CODE_KEYS)]
         if not cid:
             problems.append(f"{where}: missing 'id'")
         elif not CODE_ID.match(cid):
             problems.append(f"{where}: id must be lower-case letters, digits, '-' or '_'")
-        elif cid in seen:
-            problems.append(f"{where}: duplicate id")
-        seen.add(cid)
+        elif len(positions[cid]) > 1 and i == positions[cid][1]:  # once, at the first repeat
+            problems.append(
+                f"{where}: duplicate id (codes {_positions(positions[cid])} in the 'codes' list "
+                "share it; give each code its own id)"
+            )
         if not _text(raw.get("definition")):
             problems.append(f"{where}: missing 'definition'")
         examples = raw.get("examples") or []
@@ -157,5 +177,37 @@ def load_codebook(path: Path) -> Codebook:
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as e:
-        raise CodebookError(f"{path} is not valid YAML: {e}") from e
+        raise CodebookError(f"{path} is not valid YAML: {_yaml_problem(e, raw)}") from e
     return parse_codebook(data, hashlib.sha256(raw).hexdigest(), source=str(path))
+
+
+def _yaml_problem(error: Exception, raw: bytes) -> str:
+    """PyYAML's complaint as the line it is on, what is wrong there and, for the usual
+    mistakes (a tab, an unquoted ': '), what to do."""
+    import yaml
+
+    if isinstance(error, yaml.reader.ReaderError):  # bytes that are not UTF-8 (or UTF-16)
+        line = raw[: error.position].count(b"\n") + 1
+        return f"line {line}: it is not UTF-8 text ({error.reason}); save the file as UTF-8"
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or not problem:
+        return str(error)
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    lines = raw.decode("utf-8", "replace").splitlines()
+    text = lines[mark.line] if mark.line < len(lines) else ""
+    indent = text[: len(text) - len(text.lstrip())]
+    if "'\\t'" in problem or "\t" in indent:
+        tab = "found a tab: YAML indents with spaces, not tabs"
+        return f"{where}: {tab} (replace the tab with spaces)"
+    said = f"{where}: {problem}"
+    context = getattr(error, "context", None)
+    context_mark = getattr(error, "context_mark", None)
+    if context and context_mark is not None and context_mark.line != mark.line:
+        said += f" ({context} that starts on line {context_mark.line + 1})"
+    if problem == "mapping values are not allowed here":
+        said += (
+            "; a value that holds ': ' needs quotes (definition: \"Trust: kept promises\"), "
+            "and a key must line up with the keys above it"
+        )
+    return said

@@ -6,6 +6,7 @@ gave a code (0 to 1); a code it does not name counts 1 if in `codes`, else 0."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -55,18 +56,35 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
         raw = Path(path).read_bytes()
     except OSError as e:
         raise ExamplesError(f"cannot read examples {path}: {e.strerror or e}") from e
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ExamplesError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{raw[e.start]:02x}); "
+            "save the file as UTF-8"
+        ) from e
     known = set(codebook.ids)
     # Codes written as their label, or in another case, are refused but named: "did you mean".
     aliases = {k.casefold(): c.id for c in codebook.codes for k in (c.id, c.label)}
     examples: list[Example] = []
     problems: list[str] = []
-    for number, row in jsonl_values(raw.decode("utf-8-sig"), problems):
-        if not isinstance(row, dict) or not str(row.get("text", "")).strip():
+    coded = foreign = 0  # lines with codes; lines with a code nothing like the codebook's
+    for number, row in jsonl_values(text, problems):
+        passage = row.get("text") if isinstance(row, dict) else None
+        if passage is not None and not isinstance(passage, str):
+            problems.append(
+                f'line {number}: "text" must be a string, the passage in quotes; '
+                f"found {json.dumps(passage)}"
+            )
+            continue
+        if not passage or not passage.strip():
             problems.append(f'line {number}: needs a non-empty "text"')
             continue
         codes = row.get("codes")
         if isinstance(codes, str):
-            codes = [codes]
+            problems.append(f"line {number}: {_codes_string(codes)}")
+            continue
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             # A missing key must not read as "no code applies": a file keyed "labels" would
             # otherwise train a model that never codes anything.
@@ -75,24 +93,22 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
                 f'line {number}: needs "codes", a list of code ids ([] when none applies); {found}'
             )
             continue
-        unknown = sorted(set(codes) - known)
-        if unknown:
-            meant = [
-                f"{aliases[u.strip().casefold()]!r} for {u!r}"
-                for u in unknown
-                if u.strip().casefold() in aliases
-            ]
-            problems.append(
-                f"line {number}: codes not in codebook {codebook.ref}: {unknown} ("
-                + (f"codes are ids: did you mean {', '.join(meant)}? " if meant else "")
-                + "add them to the codebook or correct the line; [] marks a passage where no "
-                "code applies)"
-            )
+        coded += bool(codes)
+        if unknown := sorted(set(codes) - known):
+            meant = {u: _meant(u, aliases, codebook.ids) for u in unknown}
+            foreign += not all(meant.values())
+            problems.append(f"line {number}: {_unknown_codes(unknown, meant, aliases, codebook)}")
             continue
         if codebook.exclusive and len(codes) != 1:
+            hint = (
+                "for passages that fit none, add a code such as 'other'"
+                if not codes
+                else f"pick one of {codes}, or make the codebook `exclusive: false` to allow "
+                "several codes per passage"
+            )
             problems.append(
                 f"line {number}: the codebook is exclusive, so exactly one code (found "
-                f"{len(codes)}; for passages that fit none, add a code such as 'other')"
+                f"{len(codes)}; {hint})"
             )
             continue
         votes = row.get("votes") or {}
@@ -112,7 +128,7 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
             continue
         examples.append(
             Example(
-                str(row["text"]),
+                passage,
                 tuple(codes),
                 str(row.get("context") or ""),
                 str(row.get("id", "")),
@@ -122,10 +138,53 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
     if problems:
         shown = "\n  - ".join(problems[:10])
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise ExamplesError(f"{path} has {len(problems)} unusable line(s):\n  - {shown}{more}")
+        # Most coded lines with codes the codebook has nothing like: the wrong codebook
+        # (`train` without --codebook reads the shipped one), not a hundred typos.
+        other = (
+            f"\nmost lines with codes ({foreign} of {coded}) have codes that are not in "
+            f"codebook {codebook.ref}: the examples may belong to another codebook; did you "
+            "forget --codebook FILE?"
+            if foreign * 2 > coded
+            else ""
+        )
+        raise ExamplesError(
+            f"{path} has {len(problems)} unusable line(s):\n  - {shown}{more}{other}"
+        )
     if not examples:
         raise ExamplesError(f"{path} has no examples")
     return examples, hashlib.sha256(raw).hexdigest()
+
+
+def _codes_string(codes: str) -> str:
+    """What to write instead of `"codes": "a, b"`: the list it most likely means."""
+    ids = [c.strip() for c in codes.split(",") if c.strip()]
+    instead = json.dumps(ids) if ids else "[] when none applies"
+    return f'"codes" must be a list of code ids, e.g. {instead}; found {json.dumps(codes)}'
+
+
+def _meant(code: str, aliases: dict[str, str], ids: list[str]) -> str | None:
+    """The id an unknown `code` most likely means: one whose id or label (`aliases`, by
+    casefolded name) it is in another case, or a near spelling of an id; else None."""
+    key = code.strip().casefold()
+    if key in aliases:
+        return aliases[key]
+    near = difflib.get_close_matches(key, ids, n=1, cutoff=0.75)
+    return near[0] if near else None
+
+
+def _unknown_codes(
+    unknown: list[str], meant: dict[str, str | None], aliases: dict[str, str], codebook: Codebook
+) -> str:
+    """What is wrong with a line's codes that are not in the codebook, and the likely fix."""
+    named = [f"{meant[u]!r} for {u!r}" for u in unknown if meant[u]]
+    # "codes are ids" when a label or another case was used: the spelling itself is right.
+    ids = "codes are ids: " if any(u.strip().casefold() in aliases for u in unknown) else ""
+    return (
+        f"codes not in codebook {codebook.ref}: {unknown} ("
+        + (f"{ids}did you mean {', '.join(named)}? " if named else "")
+        + "add them to the codebook or correct the line; [] marks a passage where no code "
+        "applies)"
+    )
 
 
 def label_matrix(examples: list[Example], codes: list[str]) -> np.ndarray:
