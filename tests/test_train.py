@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from narratives import metrics
 from narratives.cli import main
+from narratives.codebook import load_codebook
 from narratives.embed import embed_texts
 from narratives.metrics import (
     abstain_report,
@@ -355,7 +356,7 @@ def test_the_abstain_report_says_what_review_of_the_uncertain_decisions_buys():
 def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
     rng = np.random.default_rng(3)
     gold, pred = rng.random((40, 4)) < 0.3, rng.random((40, 4)) < 0.3
-    pred[:, 3] = gold[:, 3] = False  # a code nobody gave: kappa 1, F1 0, as the report says
+    pred[:, 3] = gold[:, 3] = False  # a code nobody gave: no F1 or kappa (None)
     counts = rng.multinomial(40, np.full(40, 1 / 40), size=5)
     f1, kappa, micro, present = resampled_scores(gold, pred, counts)
     macro, mean_kappa = metrics._macro(f1, present), metrics._macro(kappa, present)
@@ -366,7 +367,10 @@ def test_bootstrap_scores_each_resample_as_the_report_scores_its_passages():
         assert micro[r] == pytest.approx(report["micro_f1"], abs=1e-4)
         assert macro[r] == pytest.approx(report["macro_f1"], abs=1e-4)
         assert mean_kappa[r] == pytest.approx(report["mean_kappa"], abs=1e-4)
-        for j, code in enumerate("abcd"):
+        assert report["per_code"]["d"] == dict.fromkeys(("precision", "recall", "f1", "kappa")) | {
+            "support": 0
+        }
+        for j, code in enumerate("abc"):
             assert f1[r, j] == pytest.approx(report["per_code"][code]["f1"], abs=1e-4)
             assert kappa[r, j] == pytest.approx(report["per_code"][code]["kappa"], abs=1e-4)
     spans = bootstrap_intervals(gold, pred, list("abcd"), resamples=200)
@@ -614,6 +618,7 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
     result = invoke(
         "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
         str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--epochs", "1", "--min-steps", "2",
+        "--method", "fine-tune",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "epoch 2 of 2 (" in result.output and " to go)" in result.output  # time left shown
@@ -746,7 +751,7 @@ def test_fine_tuning_learns_from_coders_votes(tmp_path: Path, small_examples: Pa
         out = tmp_path / name
         result = invoke(
             "train", "--codebook", str(CODEBOOK), "--examples", str(examples), "--out", str(out),
-            "--epochs", "1", "--min-steps", "2",
+            "--epochs", "1", "--min-steps", "2", "--method", "fine-tune",
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         heads[name] = (out / "head.safetensors").read_bytes()
@@ -776,7 +781,7 @@ def test_the_definitions_head_scores_by_similarity_to_each_code_description(tmp_
         result = invoke(
             "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
             str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--epochs", "1",
-            "--min-steps", "4", "--head", head,
+            "--min-steps", "4", "--head", head, "--method", "fine-tune",
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         heads[head] = model = TrainedClassifier.load(out)
@@ -867,7 +872,7 @@ def test_a_context_model_reads_the_preceding_turn(context_model: Path, tmp_path:
 def test_context_is_refused_where_it_is_not_built(small_examples: Path, tmp_path: Path):
     result = invoke(
         "train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
-        "--out", str(tmp_path / "m"), "--context",
+        "--out", str(tmp_path / "m"), "--context", "--method", "fine-tune",
     )  # fmt: skip
     assert result.exit_code != 0 and "--method linear" in result.output
     plain = tmp_path / "plain.jsonl"
@@ -946,7 +951,7 @@ def test_the_token_budget_cuts_fine_tuning_short(tmp_path: Path):
     result = invoke(
         "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
         str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--token-budget", "2000",
-        "--precision", "bf16",
+        "--precision", "bf16", "--method", "fine-tune",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "the token budget of 2,000 (--token-budget)" in result.output
@@ -984,3 +989,159 @@ def test_a_device_is_checked_before_any_work(tmp_path: Path, small_examples: Pat
     cpu = invoke(*train, "--method", "linear", "--device", "cpu")
     assert cpu.exit_code == 0, cpu.output
     assert TrainedClassifier.load(out).config["options"]["device"] == "cpu"
+
+
+def test_method_auto_fits_linear_heads_under_200_examples_and_fine_tunes_from_200(
+    tmp_path: Path,
+):
+    from narratives.train import chosen_method
+
+    assert [chosen_method("auto", n) for n in (27, 199, 200, 3139)] == [
+        "linear", "linear", "fine-tune", "fine-tune"
+    ]  # fmt: skip
+    assert (
+        chosen_method("fine-tune", 27) == "fine-tune" and chosen_method("linear", 5000) == "linear"
+    )
+    out = tmp_path / "auto"
+    args = ("--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples", str(EXCLUSIVE / "train.jsonl"))  # fmt: skip
+    result = invoke("train", *args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "--method auto: linear for 27 examples (linear heads under 200" in result.stderr
+    config = TrainedClassifier.load(out).config
+    assert config["method"] == config["options"]["method"] == "linear"
+    assert not (out / "encoder").exists()  # nothing fine-tuned
+    result = invoke("cross-validate", *args, "--k", "3", "--bootstrap", "0", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "--method auto: linear, as `train` chooses for 27 examples" in result.stderr
+    assert json.loads(result.stdout)["method"] == "linear"
+
+
+def test_window_words_can_be_set_or_turned_off(tmp_path: Path, small_examples: Path):
+    windows = {}
+    for flag in ("40", "0"):
+        out = tmp_path / f"w{flag}"
+        result = invoke(
+            "train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+            "--out", str(out), "--method", "linear", "--window-words", flag,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        windows[flag] = TrainedClassifier.load(out)
+        card = (out / "MODEL_CARD.md").read_text()
+        if flag == "40":
+            assert "passages longer than 40 words will be scored by windows" in result.stderr
+            assert "a passage of more than 40 words (set with --window-words)" in card
+        else:
+            assert "will be scored by windows" not in result.stderr
+            assert "- Long passages: scored whole" in card
+    assert windows["40"].window_words == 40 and windows["0"].window_words is None
+    short = invoke("train", "--codebook", str(CODEBOOK), "--examples", str(small_examples),
+                   "--out", str(tmp_path / "w10"), "--method", "linear", "--window-words", "10")  # fmt: skip
+    assert (
+        short.exit_code != 0
+        and "--window-words 10: use 0 (every passage whole) or at least 25" in (short.output)
+    )
+    long = " ".join(json.loads(line)["text"] for line in CODED_LINES[:6])  # ~200 words
+    shown = invoke("explain", "--model", str(tmp_path / "w40"), long)
+    assert shown.exit_code == 0, shown.output
+    assert "Longer than 40 words (the model's window_words): scored by" in shown.stdout
+    whole = invoke("explain", "--model", str(tmp_path / "w0"), "--format", "json", long)
+    assert len(json.loads(whole.stdout)["windows"]) == 1
+
+
+def test_fine_tuning_counts_the_padding_of_pieces_of_similar_length():
+    from narratives.finetune import padded_tokens
+    from narratives.train import TrainOptions
+
+    assert TrainOptions().micro_batch is None  # each batch whole unless asked
+    # Longest first, in pieces of 8: [100, 90, 9, 9, 9, 9, 9, 9] pads to 100 each, the last
+    # two to 9: 8 * 100 + 2 * 9, against 10 * 100 padded as one batch.
+    lengths = np.array([9, 100, 9, 9, 90, 9, 9, 9, 9, 9])
+    assert padded_tokens(lengths, 8) == 818
+    assert padded_tokens(lengths, 32) == padded_tokens(lengths, 10) == 1000
+    assert padded_tokens(np.array([7]), 8) == 7
+
+
+def test_the_shipped_model_is_the_default_from_any_folder(tmp_path: Path, monkeypatch):
+    coded = tmp_path / "coded.jsonl"
+    coded.write_text("".join(line + "\n" for line in CODED_LINES[:8]))
+    monkeypatch.chdir(tmp_path)  # no models/ here: the project's is used, as `run` uses it
+    result = invoke("evaluate", "--examples", str(coded), "--format", "json", "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    shipped = TrainedClassifier.load(ROOT / "models/systems-leadership")
+    assert json.loads(result.stdout)["model_id"] == shipped.model_id
+
+
+def test_explain_refuses_zero_shot_and_says_what_to_use(tmp_path: Path):
+    result = invoke("explain", "--model", "zero-shot", "We listened.")
+    assert result.exit_code != 0
+    assert (
+        "explain needs a trained model folder: it shows the coded examples behind each code, "
+        "and zero-shot has none" in result.output
+    )
+
+
+def test_an_exclusive_model_takes_its_codes_in_any_order_and_explains_its_one_code_rule(
+    tmp_path: Path,
+):
+    out = tmp_path / "topics"
+    invoke("train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+           str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--method", "linear")  # fmt: skip
+    # The same codes in another order are the same codebook to the model; other codes are not.
+    text = (EXCLUSIVE / "codebook.yaml").read_text()
+    head, codes = text.split("codes:\n")
+    money, staff, residents = ("  - id:" + c for c in codes.split("  - id:")[1:])
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(head + "codes:\n" + residents + money + staff)
+    assert [c.id for c in load_codebook(reordered).codes] == ["residents", "money", "staff"]
+    args = ("evaluate", "--model", str(out), "--examples", str(EXCLUSIVE / "test.jsonl"))
+    assert invoke(*args, "--codebook", str(reordered)).exit_code == 0
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(text.replace("id: staff", "id: workforce"))
+    refused = invoke(*args, "--codebook", str(renamed))
+    assert refused.exit_code != 0 and "train a model for it" in refused.output
+    result = invoke("explain", "--model", str(out), "The budget was cut again this year.")
+    assert result.exit_code == 0, result.output
+    assert "One code per passage (exclusive): the most probable, uncertain under 0.50." in (
+        result.stdout
+    )
+    assert "threshold" not in result.stdout
+
+
+def test_predict_lists_every_unusable_line_and_codes_nothing(linear_model: Path, tmp_path: Path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"text": "We listened to residents."}\n{"text": ""}\n{"text": "   "}\nnot json\n'
+        '{"id": 4}\n"A bare string is a passage."\n'
+    )
+    out = tmp_path / "out.jsonl"
+    result = invoke("predict", "--model", str(linear_model), "--input", str(source),
+                    "--output", str(out))  # fmt: skip
+    assert result.exit_code != 0
+    assert result.output.endswith(
+        f"{source} has 4 unusable line(s), nothing coded:\n"
+        '  - line 2: expected {"text": ...} with a non-empty text\n'
+        '  - line 3: expected {"text": ...} with a non-empty text\n'
+        "  - line 4: not JSON (Expecting value)\n"
+        '  - line 5: expected {"text": ...} with a non-empty text\n'
+    )
+    assert not out.exists() or out.read_text() == ""
+
+
+def test_fine_tuning_suggests_pieces_when_batches_are_mostly_padding(tmp_path: Path):
+    lines = (EXCLUSIVE / "train.jsonl").read_text().splitlines()
+    long = json.loads(lines[0])
+    long["text"] = " ".join([long["text"]] * 12)  # one paragraph among one-sentence passages
+    padded = tmp_path / "padded.jsonl"
+    padded.write_text("\n".join([json.dumps(long), *lines[1:]]) + "\n")
+    args = ("train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples", str(padded),
+            "--method", "fine-tune", "--epochs", "1", "--min-steps", "1")  # fmt: skip
+    whole = invoke(*args, "--out", str(tmp_path / "whole"))
+    assert whole.exit_code == 0, whole.output
+    assert "padding (long passages among short ones): --micro-batch 8 encodes" in whole.stderr
+    pieces = invoke(*args, "--out", str(tmp_path / "pieces"), "--micro-batch", "4")
+    assert pieces.exit_code == 0, pieces.output
+    assert "--micro-batch 8 encodes" not in pieces.stderr
+    tuned = {name: TrainedClassifier.load(tmp_path / name).config for name in ("whole", "pieces")}
+    assert tuned["pieces"]["options"]["micro_batch"] == 4
+    # the same batch read in pieces of similar length: far fewer tokens, padding included
+    assert tuned["pieces"]["fine_tuning"]["tokens"] < tuned["whole"]["fine_tuning"]["tokens"] / 2

@@ -183,10 +183,11 @@ def _model_errors():
 _TRAINING_OPTIONS = [
     click.option(
         "--method",
-        type=click.Choice(["fine-tune", "linear"]),
-        default="fine-tune",
+        type=click.Choice(["auto", "fine-tune", "linear"]),
+        default="auto",
         show_default=True,
-        help="fine-tune the encoder with a classification head, or linear heads on frozen embeddings.",
+        help="fine-tune the encoder with a classification head (minutes), or linear heads on "
+        "frozen embeddings (seconds); auto: linear under 200 examples, fine-tune from 200.",
     ),
     click.option(
         "--epochs",
@@ -284,11 +285,27 @@ _TRAINING_OPTIONS = [
         "slightly less accurate).",
     ),
     click.option(
+        "--micro-batch",
+        type=click.IntRange(min=1),
+        default=None,
+        help="fine-tune: encode each batch in pieces of this many passages of similar length "
+        "(less padding, same losses: 2.5x faster measured where a few passages are long) "
+        "[default: each batch whole].",
+    ),
+    click.option(
         "--context/--no-context",
         default=False,
         show_default=True,
         help='linear: read each example\'s "context" (the preceding turn) beside it; the model then '
         "reads the passage before each one it codes.",
+    ),
+    click.option(
+        "--window-words",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Multi-label: score passages longer than this many words by windows of whole "
+        "sentences of at most that length, each code taking its highest [default: the 95th "
+        "percentile of the examples' lengths]; 0 scores every passage whole.",
     ),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--embedding-model", help="Base sentence-transformers model name or folder."),
@@ -348,11 +365,11 @@ training_codebook_option = click.option(
 def train(codebook, examples, out, **options) -> None:
     """Train a classifier from coded examples into the model folder OUT.
 
-    --method linear takes seconds; fine-tuning (the default) takes minutes and learned more
-    from written passages at every size measured, but on a few dozen real coded passages
-    linear heads were level with it or ahead (docs/coding-quality.md, "Training on your own
-    coders' passages"): with few examples, try both (`narratives cross-validate` measures
-    either on your own examples). For the six dimensions, --method linear
+    --method linear takes seconds; fine-tuning takes minutes and learned more from written
+    passages at every size measured, but on a few dozen real coded passages linear heads were
+    level with it or ahead (docs/coding-quality.md, "Training on your own coders'
+    passages"). So by default (--method auto) fewer than 200 examples train linear heads and
+    more fine-tune; `narratives cross-validate` measures either on your own examples. For the six dimensions, --method linear
     --embedding-model models/systems-leadership/encoder starts from the shipped encoder.
 
     \b
@@ -503,6 +520,13 @@ def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, by, **opt
     except _model_errors() as e:
         raise UserError(str(e)) from e
     report.update(examples=str(examples), examples_sha256=sha, codebook=cb.ref)
+    if report["trained_on"]:
+        click.echo(
+            f"warning: {report['trained_on']} of {report['n']} passages in {examples} were "
+            "coded by a fold's model trained on the same text (a passage on more than one "
+            "line): their figures are not an estimate for unseen passages",
+            err=True,
+        )
     if predictions:
         _write_predictions(predictions, rows, coded, fold_of)
     if fmt == "json":
@@ -521,9 +545,8 @@ def cross_validate(codebook, examples, k, predictions, fmt, bootstrap, by, **opt
 model_option = click.option(
     "--model",
     "model",
-    default="models/systems-leadership",
-    show_default=True,
-    help="Trained model folder, or `zero-shot` (then --codebook is needed).",
+    help="Trained model folder, or `zero-shot` (then --codebook is needed) [default: "
+    "models/systems-leadership, from the working folder or else the project's].",
 )
 codebook_option = click.option(
     "--codebook",
@@ -533,8 +556,12 @@ codebook_option = click.option(
 
 
 def _open_model(model, codebook):
+    """The classifier `--model` names; without one, the shipped model (from the working folder
+    if it has one, else the project's, as `run` finds it)."""
     from narratives.evaluate import open_classifier
 
+    if model is None:
+        model = Settings.from_env().model_dir
     try:
         return open_classifier(model, codebook)
     except _model_errors() as e:
@@ -582,6 +609,9 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by, predictions, compare
         )
     except _model_errors() as e:
         raise UserError(str(e)) from e
+    _warn_trained_on(report["trained_on"], report["n"], examples, "this model's")
+    if theirs := report.get("comparison"):
+        _warn_trained_on(theirs["trained_on"], report["n"], examples, "the --compare model's")
     if predictions:
         _write_predictions(predictions, rows, coded)
     if fmt == "json":
@@ -602,9 +632,23 @@ def evaluate(model, codebook, examples, fmt, bootstrap, by, predictions, compare
             )
 
 
-def _shown(value: float, key: str, spans: dict) -> str:
-    """A figure with its interval from `spans` (a report's `intervals`), where it has one."""
-    if key not in spans:
+def _warn_trained_on(trained_on: int | None, n: int, examples: Path, whose: str) -> None:
+    """On stderr, where some of the examples evaluated on were the model's training examples."""
+    if trained_on:
+        click.echo(
+            f"warning: {trained_on} of {n} passages in {examples} were in {whose} training "
+            "examples: its figures there are not an estimate for unseen passages (evaluate "
+            "it on passages it was not trained on, or see `narratives cross-validate`)",
+            err=True,
+        )
+
+
+def _shown(value: float | None, key: str, spans: dict) -> str:
+    """A figure with its interval from `spans` (a report's `intervals`), where it has one;
+    n/a for a figure that is undefined (None)."""
+    if value is None:
+        return "n/a"
+    if spans.get(key) is None:
         return f"{value:.3f}"
     low, high = spans[key]
     return f"{value:.3f} ({low:.2f}-{high:.2f})"
@@ -641,20 +685,28 @@ def _print_groups(report: dict) -> None:
     click.echo(format_rows([by, "n", "macro-F1", "mean kappa"], rows, "table"), nl=False)
 
 
+# A code with fewer examples than this is marked in the table: its figures swing with a
+# passage or two, and a bootstrap of so few can collapse to a point (support 3, F1 1.00-1.00).
+FEW_SUPPORT = 10
+
+
 def _print_report(report: dict) -> None:
-    """An evaluation report (`evaluate`, `cross-validate`) as a table and a summary line."""
+    """An evaluation report (`evaluate`, `cross-validate`) as a table and a summary line;
+    for exclusive codebooks, the confusion matrix."""
     spans = report.get("intervals", {})
     absent = report.get("absent_codes", [])
+
+    def support(c: str, n: int) -> str:
+        return f"{n} *" if n < FEW_SUPPORT and c not in absent else str(n)
+
     rows = [
-        (c, "n/a", "n/a", "n/a", "n/a", s["support"])
-        if c in absent
-        else (
+        (
             c,
-            s["precision"],
-            s["recall"],
+            "n/a" if s["precision"] is None else s["precision"],
+            "n/a" if s["recall"] is None else s["recall"],
             _shown(s["f1"], "f1", spans.get("per_code", {}).get(c, {})),
             _shown(s["kappa"], "kappa", spans.get("per_code", {}).get(c, {})),
-            s["support"],
+            support(c, s["support"]),
         )
         for c, s in report["per_code"].items()
     ]
@@ -662,6 +714,12 @@ def _print_report(report: dict) -> None:
         format_rows(["code", "precision", "recall", "f1", "kappa", "support"], rows, "table"),
         nl=False,
     )
+    if any(r[-1].endswith("*") for r in rows):
+        trusted = "figures or intervals (an interval can shrink to a point)" if spans else "figures"
+        click.echo(
+            f"* support under {FEW_SUPPORT}: too few examples to trust these codes' {trusted}; "
+            "code more examples of them"
+        )
     click.echo(
         f"macro-F1 {_shown(report['macro_f1'], 'macro_f1', spans)}  "
         f"micro-F1 {_shown(report['micro_f1'], 'micro_f1', spans)}  "
@@ -682,6 +740,17 @@ def _print_report(report: dict) -> None:
         click.echo(
             f"(in brackets: {spans['level']:.0%} intervals from {spans['resamples']} bootstrap "
             "resamples of these examples; --bootstrap 0 for none)"
+        )
+    if confusion := report.get("confusion"):
+        labels = confusion["labels"]
+        click.echo("\nconfusion matrix: a row for the coders' code, a column for the model's")
+        click.echo(
+            format_rows(
+                ["coders \\ model", *labels],
+                [(a, *row) for a, row in zip(labels, confusion["matrix"], strict=True)],
+                "table",
+            ),
+            nl=False,
         )
     if cal := report.get("calibration"):
         click.echo(
@@ -712,22 +781,30 @@ def predict(model, codebook, input_file, output_file) -> None:
     `uncertain` (codes in the abstain band, for a human to check).
     """
     from narratives.evaluate import predict as predict_codes
+    from narratives.examples import jsonl_values
 
     classifier = _open_model(model, codebook)
-    rows = []
-    for number, line in enumerate(input_file, start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-                rows.append(row if isinstance(row, dict) else {"text": str(row)})
-                rows[-1]["text"]  # noqa: B018 - a missing text is an error
-            except (json.JSONDecodeError, KeyError) as e:
-                raise UserError(f'{input_file.name} line {number}: expected {{"text": ...}}') from e
+    rows, problems = [], []
+    for number, row in jsonl_values(input_file.read(), problems):
+        row = {"text": row} if isinstance(row, str) else row  # a bare string is a passage
+        text = row.get("text") if isinstance(row, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            # An empty passage would still get the likeliest code of an exclusive codebook.
+            problems.append(f'line {number}: expected {{"text": ...}} with a non-empty text')
+            continue
+        rows.append(row)
+    if problems:
+        shown = "\n  - ".join(problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise UserError(
+            f"{input_file.name} has {len(problems)} unusable line(s), nothing coded:\n  - "
+            f"{shown}{more}"
+        )
     for row, p in zip(
         rows,
         predict_codes(
             classifier,
-            [str(r["text"]) for r in rows],
+            [r["text"] for r in rows],
             [str(r.get("context") or "") for r in rows],
             log=lambda m: click.echo(m, err=True),
         ),
@@ -738,7 +815,12 @@ def predict(model, codebook, input_file, output_file) -> None:
 
 
 @main.command()
-@model_option
+@click.option(
+    "--model",
+    "model",
+    help="Trained model folder [default: models/systems-leadership, from the working folder or "
+    "else the project's].",
+)
 @click.argument("text")
 @click.option("--neighbours", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
@@ -752,9 +834,16 @@ def explain(model, text, neighbours, context, fmt) -> None:
     Example:
       narratives explain "We sat with families in the discharge lounge and listened."
     """
+    from narratives.evaluate import ZERO_SHOT
     from narratives.evaluate import explain as explain_passage
     from narratives.model import TrainedClassifier
 
+    if model == ZERO_SHOT:
+        raise UserError(
+            "explain needs a trained model folder: it shows the coded examples behind each code, "
+            "and zero-shot has none (`narratives evaluate --model zero-shot --codebook FILE` "
+            "scores zero-shot; `narratives train` makes a model folder)"
+        )
     classifier = _open_model(model, None)
     if not isinstance(classifier, TrainedClassifier):
         raise UserError("explain needs a trained model folder (it shows its coded examples)")
@@ -765,19 +854,29 @@ def explain(model, text, neighbours, context, fmt) -> None:
     click.echo(f"Model {result['model_id']}")
     windows = result["windows"]
     if len(windows) > 1:
-        click.echo(f"Longer than the passages it learnt from: scored by {len(windows)} windows.")
+        click.echo(
+            f"Longer than {classifier.window_words} words (the model's window_words): scored "
+            f"by {len(windows)} windows of whole sentences, each code by its highest."
+        )
+    exclusive = classifier.codebook.exclusive
+    if exclusive:
+        click.echo("One code per passage (exclusive): the most probable, uncertain under 0.50.")
+    width = max(map(len, result["scores"]))
     for code, score in sorted(result["scores"].items(), key=lambda kv: -kv[1]):
         mark = "applied" if code in result["codes"] else ""
         mark += " (uncertain)" if code in result["uncertain"] else ""
-        threshold = result["thresholds"][code]
-        click.echo(f"  {code:<12} {score:.2f}  threshold {threshold:.2f}  {mark}".rstrip())
+        threshold = "" if exclusive else f"  threshold {result['thresholds'][code]:.2f}"
+        click.echo(f"  {code:<{width}}  {score:.2f}{threshold}  {mark}".rstrip())
     for code, support in result["nearest_examples"].items():
         click.echo(f"\nNearest coded examples for {code}:")
         if len(windows) > 1:
             click.echo(f"  (scored by window {result['window'][code] + 1}: "
                        f"\"{_clip(windows[result['window'][code]], 80)}\")")  # fmt: skip
         for ex in support:
-            click.echo(f"  [{ex['similarity']:.2f}] {ex['text']}  ({', '.join(ex['codes'])})")
+            # Whole in --format json; a long example's start is enough to recognise it here.
+            click.echo(
+                f"  [{ex['similarity']:.2f}] {_clip(ex['text'], 240)}  ({', '.join(ex['codes'])})"
+            )
 
 
 def _clip(text: str, width: int) -> str:

@@ -10,7 +10,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from narratives.metrics import (
     paired_difference,
 )
 from narratives.model import TrainedClassifier
-from narratives.train import TrainOptions, stratified_folds, train
+from narratives.train import TrainOptions, chosen_method, stratified_folds, train
 
 ZERO_SHOT = "zero-shot"
 
@@ -84,7 +84,8 @@ def evaluate_coded(
     compare: Classifier | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict, list[Example], list[Prediction]]:
-    """`evaluate`'s report, the examples, and the classifier's prediction for each. With
+    """`evaluate`'s report, the examples, and the classifier's prediction for each
+    (`trained_on`: how many of them it was trained on, `passages_trained_on`). With
     `resamples` (0: none), `intervals` holds 95% bootstrap intervals over the examples. With
     `by` (a key of the examples' lines, such as "kind" or "speaker_role"), `by` holds the
     same report for each of its values. With `compare` (another classifier of the same
@@ -115,6 +116,7 @@ def evaluate_coded(
         report["comparison"] = {
             "model_id": compare.model_id,
             **{k: theirs[k] for k in ("macro_f1", "micro_f1", "mean_kappa")},
+            "trained_on": passages_trained_on(compare, examples, sha),
             "difference": paired_difference(
                 gold, _one_code_each(codebook, decided), _one_code_each(codebook, other),
                 resamples or 1000,
@@ -123,8 +125,38 @@ def evaluate_coded(
     if by:
         values = _values_of(examples_path, by)
         report["by"] = _by_groups(codebook, examples, by, values, decided, uncertain, resamples)
-    report.update(model_id=classifier.model_id, examples=str(examples_path), examples_sha256=sha)
+    report.update(
+        model_id=classifier.model_id,
+        examples=str(examples_path),
+        examples_sha256=sha,
+        trained_on=passages_trained_on(classifier, examples, sha),
+    )
     return report, examples, _as_predictions(codebook.ids, scores, decided, uncertain)
+
+
+def passages_trained_on(classifier: Classifier, examples: list[Example], sha256: str) -> int | None:
+    """How many of `examples` (read from a file whose sha256 is `sha256`) the classifier was
+    trained on, whose figures are no estimate for unseen passages: those whose text (spacing
+    aside) is among its model folder's coded examples (`examples.json`, kept for `explain`);
+    for a folder without them, all of them if the file is the one it was trained on
+    (`training_data_sha256`). 0 for zero-shot, which is trained on none; None where the
+    folder cannot tell. The codebook's definitions and exemplars, trained on too, are not
+    counted: they are not coded passages."""
+    if not isinstance(classifier, TrainedClassifier):
+        return 0
+    try:
+        stored = json.loads((classifier.folder / "examples.json").read_text())
+        seen = {_passage(e["text"]) for e in stored}
+    except (OSError, ValueError, TypeError, KeyError):
+        if sha256 == classifier.config.get("training_data_sha256"):
+            return len(examples)
+        return None
+    return sum(_passage(e.text) in seen for e in examples)
+
+
+def _passage(text: str) -> str:
+    """A passage's text as compared with a model's training examples: spacing aside."""
+    return " ".join(text.split())
 
 
 def _by_groups(
@@ -217,21 +249,30 @@ def cross_validate(
     k - 1, code the fold left out, and report the pooled out-of-fold decisions as
     `evaluate` does, with each fold's own macro-F1 under `folds`. Returns the report, each
     example's out-of-fold prediction and its fold (from 1), in the examples' order. `by`
-    (the examples' file and a key of its lines) adds the report for each of its values."""
+    (the examples' file and a key of its lines) adds the report for each of its values.
+    `trained_on` counts the examples coded by a fold's model that was trained on the same
+    text (a passage on more than one line, in different folds)."""
     values = _values_of(*by) if by else None  # before training: a missing key fails at once
+    if opts.method == "auto":
+        # What `train` would choose on all of them, for every fold alike.
+        opts = replace(opts, method=chosen_method(opts.method, len(examples)))
+        log(f"--method auto: {opts.method}, as `train` chooses for {len(examples)} examples")
     gold = label_matrix(examples, codebook.ids)
     fold = stratified_folds(gold, k, opts.seed)
     scores = np.zeros(gold.shape, dtype=np.float32)
     decided = np.zeros(gold.shape, dtype=bool)
     uncertain = np.zeros(gold.shape, dtype=bool)
-    per_fold, started = [], time.monotonic()
+    per_fold, repeated, started = [], 0, time.monotonic()
     with tempfile.TemporaryDirectory(prefix="narratives-cv-") as work:
         for f in range(k):
             held = np.flatnonzero(fold == f)
-            trained_on = [examples[i] for i in np.flatnonzero(fold != f)]
-            log(f"fold {f + 1} of {k}: training on {len(trained_on)}, coding {len(held)}")
+            training = [examples[i] for i in np.flatnonzero(fold != f)]
+            # A passage on more than one line can be trained on in one fold and coded in another
+            seen = {_passage(e.text) for e in training}
+            repeated += sum(_passage(examples[i].text) in seen for i in held)
+            log(f"fold {f + 1} of {k}: training on {len(training)}, coding {len(held)}")
             folder = Path(work) / f"fold-{f + 1}"
-            train(codebook, trained_on, "0" * 64, folder, opts, log=lambda m: log(f"  {m}"))
+            train(codebook, training, "0" * 64, folder, opts, log=lambda m: log(f"  {m}"))
             model = TrainedClassifier.load(folder)
             held_scores = _scores(
                 model, [examples[i].text for i in held], [examples[i].context for i in held]
@@ -259,6 +300,7 @@ def cross_validate(
         k=k,
         seed=opts.seed,
         folds=per_fold,
+        trained_on=repeated,
         seconds=round(time.monotonic() - started, 1),
     )
     coded = _as_predictions(codebook.ids, scores, decided, uncertain)

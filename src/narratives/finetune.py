@@ -133,6 +133,8 @@ def fine_tune(
         weight_decay=0.01,
     )
     scale = 10.0  # unit vectors times 10: logits in a useful range from the start
+    encoded = tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"]
+    lengths = np.array([len(ids) for ids in encoded])
 
     def embed(batch: list[str], low_precision: bool = bf16):
         """Unit vectors, mean-pooled as sentence-transformers pools them."""
@@ -144,8 +146,22 @@ def fine_tune(
         mask = encoded["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
 
-    def forward(batch: list[str]):
-        pooled = embed(batch)
+    def embed_by_length(idx: np.ndarray):
+        """Unit vectors of the examples `idx`, encoded in pieces of `opts.micro_batch` of
+        similar length and put back in order: padded as one batch, a single long passage makes
+        every passage cost as much as it. The losses still see the whole batch."""
+        piece = opts.micro_batch or len(idx)
+        if len(idx) <= piece:  # one piece, in the batch's own order
+            return embed([texts[i] for i in idx])
+        order = np.argsort(lengths[idx], kind="stable")
+        pieces = [
+            embed([texts[i] for i in idx[order[start : start + piece]]])
+            for start in range(0, len(idx), piece)
+        ]
+        return torch.cat(pieces)[torch.as_tensor(np.argsort(order, kind="stable"))]
+
+    def forward(idx: np.ndarray):
+        pooled = embed_by_length(idx)
         if by_definition:
             return pooled, log_scale.exp() * pooled @ embed(descriptions).T + head.bias
         return pooled, head(pooled * scale)
@@ -173,8 +189,14 @@ def fine_tune(
             return similarity.new_zeros(())
         return (-(positives * log_prob).sum(1)[has] / positives.sum(1)[has]).mean()
 
-    encoded = tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"]
-    steps, per_epoch, read = schedule(np.array([len(ids) for ids in encoded]), opts)
+    steps, per_epoch, read = schedule(lengths, opts)
+    padding = 1 - sum(lengths[b].sum() for b in steps) / read[len(steps) - 1]
+    if opts.micro_batch is None and padding > 0.5:
+        log(
+            f"  the batches are {padding:.0%} padding (long passages among short ones): "
+            "--micro-batch 8 encodes each batch in pieces of similar length (2.5x faster "
+            "measured with such passages)"
+        )
     total, epochs = len(steps), -(-len(steps) // per_epoch)
     if total < len(read):
         log(
@@ -200,7 +222,7 @@ def fine_tune(
         if step % per_epoch == 0 and (epochs <= 10 or step // per_epoch % 10 == 0):
             epoch = step // per_epoch + 1
             log(f"epoch {epoch} of {epochs}" + (f" ({timing(step)})" if step else ""))
-        pooled, logits = forward([texts[i] for i in idx])
+        pooled, logits = forward(idx)
         gold = target[idx].argmax(1) if exclusive else target[idx]
         loss = loss_fn(logits, gold)
         if opts.contrastive > 0 and len(idx) > 1:
@@ -247,11 +269,19 @@ def schedule(lengths: np.ndarray, opts: TrainOptions) -> tuple[list[np.ndarray],
         for _ in range(epochs)
         for b in batches(lengths, opts.batch_size, opts.group_by_length, rng)
     ]
-    read = np.cumsum([len(b) * lengths[b].max() for b in plan])
+    read = np.cumsum([padded_tokens(lengths[b], opts.micro_batch or len(b)) for b in plan])
     total = len(plan)
     if opts.token_budget:
         total = max(1, min(total, int(np.searchsorted(read, opts.token_budget, side="right"))))
     return plan[:total], per_epoch, read
+
+
+def padded_tokens(lengths: np.ndarray, piece: int) -> int:
+    """The tokens, padding included, the encoder reads for one batch of these lengths, encoded
+    in pieces of `piece` passages of similar length."""
+    longest_first = np.sort(lengths)[::-1]
+    pieces = np.split(longest_first, range(piece, len(lengths), piece))
+    return int(sum(len(p) * p[0] for p in pieces))
 
 
 def batches(lengths: np.ndarray, size: int, grouped: bool, rng) -> list[np.ndarray]:

@@ -47,10 +47,15 @@ def krippendorff_alpha_nominal(units: Sequence[Sequence[object]]) -> float:
 
 
 def per_code_scores(gold: np.ndarray, pred: np.ndarray, codes: Sequence[str]) -> dict:
-    """Per code: precision, recall, f1, kappa, support (gold positives)."""
+    """Per code: precision, recall, f1, kappa, support (gold positives). A code that neither
+    the gold codes nor the predictions hold has no precision, recall, F1 or kappa to speak
+    of (0/0): they are None (JSON null), its support 0."""
     out = {}
     for j, code in enumerate(codes):
         g, p = gold[:, j].astype(bool), pred[:, j].astype(bool)
+        if not (g.any() or p.any()):
+            out[code] = dict.fromkeys(("precision", "recall", "f1", "kappa")) | {"support": 0}
+            continue
         tp = int(np.sum(g & p))
         precision = tp / max(1, int(p.sum()))
         recall = tp / max(1, int(g.sum()))
@@ -74,7 +79,11 @@ def multilabel_report(gold: np.ndarray, pred: np.ndarray, codes: Sequence[str]) 
     micro = 2 * tp / max(1, 2 * tp + fp + fn)
     units = [[bool(x), bool(y)] for x, y in zip(g.ravel(), p.ravel(), strict=False)]
     present = _present(g, p)
-    scores = np.array([[s["f1"], s["kappa"]] for s in per_code.values()]).reshape(-1, 2)
+    # An absent code's None counts only where every code is absent (`_macro`): then as F1 0
+    # and kappa 1, what `resampled_scores` gives it, so the bootstrap agrees.
+    scores = np.array(
+        [[_or(s["f1"], 0.0), _or(s["kappa"], 1.0)] for s in per_code.values()]
+    ).reshape(-1, 2)
     return {
         "n": int(gold.shape[0]),
         "macro_f1": round(float(_macro(scores[:, 0], present)), 4),
@@ -86,9 +95,13 @@ def multilabel_report(gold: np.ndarray, pred: np.ndarray, codes: Sequence[str]) 
     }
 
 
+def _or(value: float | None, undefined: float) -> float:
+    return undefined if value is None else value
+
+
 def _present(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Per code (last axis), whether the gold codes or the predictions hold it at all: a code
-    that neither holds has no F1 or kappa to speak of (0/0; `per_code_scores` writes 0 and 1),
+    that neither holds has no F1 or kappa to speak of (0/0; `per_code_scores` writes None),
     so it is left out of macro-F1 and mean kappa, as `agreement` leaves out codes that
     neither coder used and scikit-learn leaves out labels absent from both."""
     return gold.any(-2) | pred.any(-2)
@@ -121,7 +134,12 @@ def exclusive_report(gold: Sequence[str], pred: Sequence[str], codes: Sequence[s
     report["accuracy"] = round(
         float(np.mean([x == y for x, y in zip(gold, pred, strict=False)])), 4
     )
-    report["confusion"] = {"labels": list(codes), "matrix": confusion}
+    report["confusion"] = {
+        "labels": list(codes),
+        "matrix": confusion,
+        "matrix_rows": "gold",  # matrix[i][j]: passages coded labels[i], predicted labels[j]
+        "matrix_columns": "predicted",
+    }
     report["krippendorff_alpha"] = round(
         krippendorff_alpha_nominal([[x, y] for x, y in zip(gold, pred, strict=False)]), 4
     )
@@ -154,9 +172,10 @@ def bootstrap_intervals(
     def span(values: np.ndarray) -> list[float]:
         return _span(values, level)
 
-    def code_span(values: np.ndarray, j: int) -> list[float]:
-        # A code's F1 and kappa over the resamples that hold it (all, if none does).
-        return span(values[present[:, j], j] if present[:, j].any() else values[:, j])
+    def code_span(values: np.ndarray, j: int) -> list[float] | None:
+        # A code's F1 and kappa over the resamples that hold it; None if none does (absent
+        # from the passages and never predicted: no figure, so no interval either).
+        return span(values[present[:, j], j]) if present[:, j].any() else None
 
     out = {
         "level": level,

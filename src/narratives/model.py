@@ -71,7 +71,9 @@ class TrainedClassifier:
         if config.get("format") != FORMAT:
             raise ModelError(f"{folder}/config.json is not a {FORMAT} config")
         stored = parse_codebook(config["codebook"]["content"], config["codebook"]["sha256"])
-        if codebook is not None and codebook.ids != stored.ids:
+        # The model codes by its own codebook; one given is checked for the same codes (in any
+        # order: every output names its codes).
+        if codebook is not None and sorted(codebook.ids) != sorted(stored.ids):
             raise ModelError(
                 f"model {folder} was trained on codebook {stored.ref} with codes {stored.ids}; "
                 f"the codebook given ({codebook.ref}) has codes {codebook.ids}: train a model "

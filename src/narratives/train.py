@@ -3,9 +3,10 @@
 Two methods, measured against each other (docs/coding-quality.md;
 benchmarks/coding_quality.py and benchmarks/method_cv.py):
 - `linear`: logistic-regression heads on frozen sentence embeddings (seconds);
-- `fine-tune` (default): the encoder itself is fine-tuned with a classification head on the
-  examples (`finetune.py`), since the frozen encoder captures a passage's topic more than the
-  behaviour it shows (minutes on 2 CPU cores).
+- `fine-tune`: the encoder itself is fine-tuned with a classification head on the examples
+  (`finetune.py`), since the frozen encoder captures a passage's topic more than the behaviour
+  it shows (minutes on 2 CPU cores);
+- `auto` (default): `linear` under 200 examples, `fine-tune` from there (`chosen_method`).
 Both also learn from the codebook's definitions and exemplars. Probabilities are calibrated
 and each code's threshold chosen (`calibrate.py`) on scores of examples the head did not
 train on: out-of-fold scores of every example for `linear`, a held-out 20% for `fine-tune`
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,9 +47,30 @@ MIN_WINDOW_WORDS = 25
 __all__ = ["ModelError", "TrainOptions", "TrainedClassifier", "stratified_folds", "train"]
 
 
+METHODS = ("auto", "fine-tune", "linear")
+
+
+def chosen_method(method: str, n_examples: int) -> str:
+    """The method `auto` stands for with this many coded examples: linear heads under
+    `FEW_EXAMPLES`, fine-tuning from there. Any other method is itself.
+
+    Under a few hundred, fine-tuning was no better and took minutes, not seconds: on 90 real
+    coded passages (4-fold, five fold assignments) both 0.516 macro-F1; on 57 real passages of
+    an exclusive codebook linear 0.442, fine-tuned 0.416; trained on 150 written passages of
+    a ten-code codebook in another domain and tested on 50, linear 0.704 in 8 s, fine-tuned
+    0.470 in 7 min (its 30 calibration examples could not set ten codes' thresholds). On
+    more, fine-tuning learnt more from the project's written examples (docs/coding-quality.md,
+    "Training on your own coders' passages")."""
+    if method != "auto":
+        return method
+    return "linear" if n_examples < FEW_EXAMPLES else "fine-tune"
+
+
 @dataclass(frozen=True)
 class TrainOptions:
-    method: str = "fine-tune"  # fine-tune | linear
+    # fine-tune | linear | auto: linear heads under FEW_EXAMPLES coded examples, fine-tuning
+    # from there (`chosen_method`).
+    method: str = "auto"
     epochs: int = 4
     batch_size: int = 32
     # At least this many optimiser steps, however few the examples: 4 epochs of 90 examples
@@ -83,6 +105,16 @@ class TrainOptions:
     # examples, but 0.02-0.05 lower macro-F1 on the selection half of the development passages
     # (two seeds), so off unless time matters more.
     group_by_length: bool = False
+    # Fine-tuning can encode each batch in pieces of this many passages of similar length,
+    # put back in order for the losses (None: each batch whole, padded to its longest).
+    # benchmarks/micro_batch.py, 21 steps in bfloat16: where a tenth of the passages are
+    # ~150-340 words among short ones, 125 s whole and 50 s in pieces of 8; on the shipped
+    # examples 40 s and 32-37 s. The arithmetic is the same, but dropout draws its masks
+    # piece by piece, so a seed trains another model, and the two such models of the shipped
+    # recipe scored 0.03-0.04 lower on the development passages than their seeds whole (seed
+    # noise is as large; docs/coding-quality.md): so not the default, and fine-tuning
+    # suggests it when the batches are mostly padding.
+    micro_batch: int | None = None
     # Fine-tuning stops once the encoder has read this many tokens (padding included): fewer
     # epochs, so long or many passages take minutes instead of half an hour, at a cost
     # (benchmarks/token_budget.py: 3,000 passages of ~150 words, 4 epochs in 25 min; a budget of
@@ -99,6 +131,13 @@ class TrainOptions:
     # "cuda:1"). None: a CUDA GPU where torch sees one, else the CPU.
     device: str | None = None
     holdout: float = 0.2
+    # Multi-label: passages longer than this many words are scored by windows of whole
+    # sentences of at most this length, each code taking its highest window (`classify`).
+    # None: the 95th percentile of the examples' lengths, at most what the encoder reads;
+    # 0: every passage scored whole. More windows give a code more chances to pass its
+    # threshold, so set it to the length of the passages you will code where your examples
+    # are much shorter than those.
+    window_words: int | None = None
     # The linear method calibrates on out-of-fold scores of all examples instead of a held-out
     # split (cheap for a linear head; every example both trains and calibrates).
     folds: int = 5
@@ -243,8 +282,19 @@ def train(
     """Train and save a model folder; return its metrics on the examples it calibrated on."""
     from safetensors.numpy import save_file
 
-    if opts.method not in ("fine-tune", "linear"):
-        raise ModelError(f"unknown method '{opts.method}': use fine-tune or linear")
+    if opts.method not in METHODS:
+        raise ModelError(f"unknown method '{opts.method}': use auto, fine-tune or linear")
+    if opts.window_words and opts.window_words < MIN_WINDOW_WORDS:
+        raise ModelError(
+            f"--window-words {opts.window_words}: use 0 (every passage whole) or at least "
+            f"{MIN_WINDOW_WORDS}; a window of fewer words carries too little to code"
+        )
+    if opts.method == "auto":
+        opts = replace(opts, method=chosen_method(opts.method, len(examples)))
+        log(
+            f"--method auto: {opts.method} for {len(examples)} examples (linear heads under "
+            f"{FEW_EXAMPLES}, fine-tuning from there; name --method to choose)"
+        )
     if opts.head not in ("definitions", "free"):
         raise ModelError(f"unknown head '{opts.head}': use definitions or free")
     if opts.device is not None:
@@ -432,7 +482,7 @@ def train(
         "options": opts.__dict__,
         "fine_tuning": tuned,  # what it did: optimiser steps, epochs, tokens read
         "abstain_band": ABSTAIN_BAND,
-        "window_words": _window_words(texts, codebook.exclusive, encoder_name),
+        "window_words": _window_words(texts, codebook.exclusive, encoder_name, opts.window_words),
         "context": opts.context,
         "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
         # Exclusive codebooks: probabilities are softmax(logits / temperature).
@@ -441,6 +491,11 @@ def train(
         "pooled_calibration": [c for c, p in zip(codes, pooled, strict=True) if p],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if config["window_words"]:
+        log(
+            f"passages longer than {config['window_words']} words will be scored by windows of "
+            "whole sentences of at most that length (--window-words N to change, 0 for whole)"
+        )
     (staging / "config.json").write_text(json.dumps(config, indent=2))
     model = TrainedClassifier.load(staging)
     metrics = {
@@ -455,13 +510,18 @@ def train(
     return metrics
 
 
-def _window_words(texts: list[str], exclusive: bool, encoder: str) -> int | None:
-    """How long a passage this model scores whole: the 95th percentile of its examples'
-    lengths in words, at most what the encoder reads (about 0.6 words per token, to be safe).
-    Longer passages are scored by windows of that size (`classify.score_texts`). None for an
-    exclusive codebook: one code per passage is not the highest code of any window."""
-    if exclusive or not texts:
+def _window_words(
+    texts: list[str], exclusive: bool, encoder: str, chosen: int | None = None
+) -> int | None:
+    """How long a passage this model scores whole: `chosen` (`--window-words`; 0: always
+    whole), else the 95th percentile of its examples' lengths in words, at most what the
+    encoder reads (about 0.6 words per token, to be safe). Longer passages are scored by
+    windows of that size (`classify.score_texts`). None for an exclusive codebook: one code
+    per passage is not the highest code of any window."""
+    if exclusive or not texts or chosen == 0:
         return None
+    if chosen is not None:
+        return chosen
     typical = int(np.ceil(np.percentile([len(t.split()) for t in texts], 95)))
     readable = int(0.6 * (load_encoder(encoder).max_seq_length or 256))
     return max(MIN_WINDOW_WORDS, min(typical, readable))
@@ -552,9 +612,15 @@ def _votes_words(config: dict) -> str:
 def _window_words_text(config: dict) -> str:
     if not config.get("window_words"):
         return "scored whole"
+    chosen = config.get("options", {}).get("window_words")
+    why = (
+        "set with --window-words"
+        if chosen
+        else "the 95th percentile of the examples' lengths, at most what the encoder reads"
+    )
     return (
-        f"a passage of more than {config['window_words']} words (the 95th percentile of the "
-        "examples' lengths, at most what the encoder reads) is scored by its windows of whole "
+        f"a passage of more than {config['window_words']} words ({why}) is scored by its "
+        "windows of whole "
         "sentences of at most that length, each code taking its highest window score; "
         "thresholds were chosen on whole examples"
     )
@@ -562,8 +628,12 @@ def _window_words_text(config: dict) -> str:
 
 def model_card(config: dict, metrics: dict) -> str:
     cal = metrics["calibration_split"]
+
+    def cell(value: float | None) -> str:  # None: a code neither coded nor predicted (0/0)
+        return "n/a" if value is None else f"{value:.2f}"
+
     rows = "\n".join(
-        f"| {c} | {s['precision']:.2f} | {s['recall']:.2f} | {s['f1']:.2f} | {s['kappa']:.2f} | {s['support']} |"
+        f"| {c} | {cell(s['precision'])} | {cell(s['recall'])} | {cell(s['f1'])} | {cell(s['kappa'])} | {s['support']} |"
         for c, s in cal["per_code"].items()
     )
     extra = metrics.get("extra", "")
