@@ -133,8 +133,9 @@ def fine_tune(
         weight_decay=0.01,
     )
     scale = 10.0  # unit vectors times 10: logits in a useful range from the start
-    encoded = tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"]
-    lengths = np.array([len(ids) for ids in encoded])
+    # Each example's length in tokens: the schedule's padding and the pieces of a batch.
+    token_ids = tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"]
+    lengths = np.array([len(ids) for ids in token_ids])
 
     def embed(batch: list[str], low_precision: bool = bf16):
         """Unit vectors, mean-pooled as sentence-transformers pools them."""
