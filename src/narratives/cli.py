@@ -369,8 +369,9 @@ def train(codebook, examples, out, **options) -> None:
     passages at every size measured, but on a few dozen real coded passages linear heads were
     level with it or ahead (docs/coding-quality.md, "Training on your own coders'
     passages"). So by default (--method auto) fewer than 200 examples train linear heads and
-    more fine-tune; `narratives cross-validate` measures either on your own examples. For the six dimensions, --method linear
-    --embedding-model models/systems-leadership/encoder starts from the shipped encoder.
+    more fine-tune; `narratives cross-validate` measures either on your own examples. For the
+    six dimensions, --method linear --embedding-model models/systems-leadership/encoder
+    starts from the shipped encoder.
 
     \b
     Example (the shipped default model):
