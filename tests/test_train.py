@@ -1010,9 +1010,12 @@ def test_method_auto_fits_linear_heads_under_200_examples_and_fine_tunes_from_20
     config = TrainedClassifier.load(out).config
     assert config["method"] == config["options"]["method"] == "linear"
     assert not (out / "encoder").exists()  # nothing fine-tuned
+    again = invoke("train", *args, "--out", str(out))
+    assert again.exit_code == 0 and f"replacing the model that was in {out}" in again.stderr
     result = invoke("cross-validate", *args, "--k", "3", "--bootstrap", "0", "--format", "json")
     assert result.exit_code == 0, result.output
     assert "--method auto: linear, as `train` chooses for 27 examples" in result.stderr
+    assert result.stderr.count("note: 'staff' has 7 coded example(s)") == 1  # not once a fold
     assert json.loads(result.stdout)["method"] == "linear"
 
 
@@ -1094,7 +1097,15 @@ def test_an_exclusive_model_takes_its_codes_in_any_order_and_explains_its_one_co
     reordered.write_text(head + "codes:\n" + residents + money + staff)
     assert [c.id for c in load_codebook(reordered).codes] == ["residents", "money", "staff"]
     args = ("evaluate", "--model", str(out), "--examples", str(EXCLUSIVE / "test.jsonl"))
-    assert invoke(*args, "--codebook", str(reordered)).exit_code == 0
+    same_codes = invoke(*args, "--codebook", str(reordered))
+    assert same_codes.exit_code == 0
+    assert f"note: {reordered} (meeting-topics@2) is not the codebook file the model was" in (
+        same_codes.stderr
+    )
+    assert (
+        "not the codebook file"
+        not in invoke(*args, "--codebook", str(EXCLUSIVE / "codebook.yaml")).stderr
+    )
     renamed = tmp_path / "renamed.yaml"
     renamed.write_text(text.replace("id: staff", "id: workforce"))
     refused = invoke(*args, "--codebook", str(renamed))
@@ -1145,3 +1156,18 @@ def test_fine_tuning_suggests_pieces_when_batches_are_mostly_padding(tmp_path: P
     assert tuned["pieces"]["options"]["micro_batch"] == 4
     # the same batch read in pieces of similar length: far fewer tokens, padding included
     assert tuned["pieces"]["fine_tuning"]["tokens"] < tuned["whole"]["fine_tuning"]["tokens"] / 2
+
+
+def test_train_notes_a_code_it_coded_on_none_of_its_calibration_examples():
+    from narratives.train import _never_coded
+
+    report = {"per_code": {
+        "stigma": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "kappa": 0.0, "support": 4},
+        "premises": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "kappa": 0.4, "support": 4},
+        "digital": {"precision": None, "recall": None, "f1": None, "kappa": None, "support": 0},
+    }}  # fmt: skip
+    assert _never_coded(report, "fine-tune") == [
+        "'stigma' was coded on none of the 4 calibration examples that have it: code more "
+        "examples of it, or compare --method linear"
+    ]
+    assert _never_coded(report, "linear")[0].endswith("code more examples of it")

@@ -559,14 +559,26 @@ codebook_option = click.option(
 def _open_model(model, codebook):
     """The classifier `--model` names; without one, the shipped model (from the working folder
     if it has one, else the project's, as `run` finds it)."""
+    from narratives.codebook import load_codebook
     from narratives.evaluate import open_classifier
+    from narratives.model import TrainedClassifier
 
     if model is None:
         model = Settings.from_env().model_dir
     try:
-        return open_classifier(model, codebook)
+        classifier = open_classifier(model, codebook)
+        given = load_codebook(codebook) if codebook else None
     except _model_errors() as e:
         raise UserError(str(e)) from e
+    ours = classifier.codebook
+    if isinstance(classifier, TrainedClassifier) and given and given.sha256 != ours.sha256:
+        click.echo(
+            f"note: {codebook} ({given.ref}) is not the codebook file the model was trained on "
+            f"({ours.ref}), though it has the same codes; the model codes by its own copy "
+            "(train again to use the new wording)",
+            err=True,
+        )
+    return classifier
 
 
 @main.command()

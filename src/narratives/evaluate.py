@@ -25,7 +25,7 @@ from narratives.classify import (
 )
 from narratives.codebook import Codebook, load_codebook
 from narratives.embed import PROGRESS_CHUNK, clock, embed_texts
-from narratives.examples import Example, label_matrix, load_examples
+from narratives.examples import Example, label_matrix, load_examples, thin_codes
 from narratives.metrics import (
     abstain_report,
     bootstrap_intervals,
@@ -259,6 +259,15 @@ def cross_validate(
         log(f"--method auto: {opts.method}, as `train` chooses for {len(examples)} examples")
     gold = label_matrix(examples, codebook.ids)
     fold = stratified_folds(gold, k, opts.seed)
+    for note in thin_codes(codebook, gold.sum(0), opts.codebook_examples):
+        log(f"note: {note}")
+
+    def fold_log(message: str) -> None:
+        # Notes on codes with few examples, once above for all folds, not k times; the
+        # report's per-code recall says which codes the folds' models missed.
+        if not message.startswith("note: "):
+            log(f"  {message}")
+
     scores = np.zeros(gold.shape, dtype=np.float32)
     decided = np.zeros(gold.shape, dtype=bool)
     uncertain = np.zeros(gold.shape, dtype=bool)
@@ -272,7 +281,7 @@ def cross_validate(
             repeated += sum(_passage(examples[i].text) in seen for i in held)
             log(f"fold {f + 1} of {k}: training on {len(training)}, coding {len(held)}")
             folder = Path(work) / f"fold-{f + 1}"
-            train(codebook, training, "0" * 64, folder, opts, log=lambda m: log(f"  {m}"))
+            train(codebook, training, "0" * 64, folder, opts, log=fold_log)
             model = TrainedClassifier.load(folder)
             held_scores = _scores(
                 model, [examples[i].text for i in held], [examples[i].context for i in held]
