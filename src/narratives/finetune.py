@@ -231,7 +231,10 @@ def fine_tune(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        if step + 1 == 10 and per_epoch > 20:  # an early estimate when epochs are long
+        # An early estimate, unless an epoch's line (with its own) comes first: epochs are
+        # logged each (up to 10 epochs) or every tenth (150 examples: 30 epochs of 5 steps).
+        first_timed = per_epoch if epochs <= 10 else 10 * per_epoch
+        if step + 1 == 10 and first_timed > 10:
             log(f"  10 of {total} steps ({timing(10)})")
             if (time.monotonic() - started) / 10 * total > 15 * 60:
                 log(
