@@ -559,26 +559,14 @@ codebook_option = click.option(
 def _open_model(model, codebook):
     """The classifier `--model` names; without one, the shipped model (from the working folder
     if it has one, else the project's, as `run` finds it)."""
-    from narratives.codebook import load_codebook
     from narratives.evaluate import open_classifier
-    from narratives.model import TrainedClassifier
 
     if model is None:
         model = Settings.from_env().model_dir
     try:
-        classifier = open_classifier(model, codebook)
-        given = load_codebook(codebook) if codebook else None
+        return open_classifier(model, codebook, log=lambda m: click.echo(m, err=True))
     except _model_errors() as e:
         raise UserError(str(e)) from e
-    ours = classifier.codebook
-    if isinstance(classifier, TrainedClassifier) and given and given.sha256 != ours.sha256:
-        click.echo(
-            f"note: {codebook} ({given.ref}) is not the codebook file the model was trained on "
-            f"({ours.ref}), though it has the same codes; the model codes by its own copy "
-            "(train again to use the new wording)",
-            err=True,
-        )
-    return classifier
 
 
 @main.command()
@@ -794,7 +782,7 @@ def predict(model, codebook, input_file, output_file) -> None:
     `uncertain` (codes in the abstain band, for a human to check).
     """
     from narratives.evaluate import predict as predict_codes
-    from narratives.examples import jsonl_values
+    from narratives.examples import jsonl_values, unusable_lines
 
     classifier = _open_model(model, codebook)
     rows, problems = [], []
@@ -807,12 +795,7 @@ def predict(model, codebook, input_file, output_file) -> None:
             continue
         rows.append(row)
     if problems:
-        shown = "\n  - ".join(problems[:10])
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise UserError(
-            f"{input_file.name} has {len(problems)} unusable line(s), nothing coded:\n  - "
-            f"{shown}{more}"
-        )
+        raise UserError(unusable_lines(input_file.name, problems, "nothing coded"))
     for row, p in zip(
         rows,
         predict_codes(

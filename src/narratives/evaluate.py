@@ -41,15 +41,27 @@ ZERO_SHOT = "zero-shot"
 
 
 def open_classifier(
-    model: str | Path, codebook: Path | None = None, embedding_model: str = "all-MiniLM-L6-v2"
+    model: str | Path,
+    codebook: Path | None = None,
+    embedding_model: str = "all-MiniLM-L6-v2",
+    log: Callable[[str], None] | None = None,
 ) -> Classifier:
-    """A trained model folder, or `zero-shot` with the given codebook."""
+    """A trained model folder, or `zero-shot` with the given codebook. A trained model codes
+    by its own copy of its codebook; a `codebook` given must have the same codes, and `log`
+    hears when its file differs (new wording the model has not learnt)."""
+    cb = load_codebook(codebook) if codebook else None
     if str(model) == ZERO_SHOT:
-        if codebook is None:
+        if cb is None:
             raise ValueError("--model zero-shot needs --codebook FILE")
-        cb = load_codebook(codebook)
         return ZeroShotClassifier(cb, lambda t: embed_texts(t, embedding_model), embedding_model)
-    return TrainedClassifier.load(Path(model), load_codebook(codebook) if codebook else None)
+    classifier = TrainedClassifier.load(Path(model), cb)
+    if log and cb and cb.sha256 != classifier.codebook.sha256:
+        log(
+            f"note: {codebook} ({cb.ref}) is not the codebook file the model was trained on "
+            f"({classifier.codebook.ref}), though it has the same codes; the model codes by its "
+            "own copy (train again to use the new wording)"
+        )
+    return classifier
 
 
 def _scores(

@@ -136,8 +136,6 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
             )
         )
     if problems:
-        shown = "\n  - ".join(problems[:10])
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         # Most coded lines with codes the codebook has nothing like: the wrong codebook
         # (`train` without --codebook reads the shipped one), not a hundred typos.
         other = (
@@ -147,12 +145,18 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
             if foreign * 2 > coded
             else ""
         )
-        raise ExamplesError(
-            f"{path} has {len(problems)} unusable line(s):\n  - {shown}{more}{other}"
-        )
+        raise ExamplesError(unusable_lines(str(path), problems) + other)
     if not examples:
         raise ExamplesError(f"{path} has no examples")
     return examples, hashlib.sha256(raw).hexdigest()
+
+
+def unusable_lines(name: str, problems: list[str], outcome: str = "") -> str:
+    """A file's problems as one message: how many lines, the first 10 of them."""
+    shown = "\n  - ".join(problems[:10])
+    more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+    said = f", {outcome}" if outcome else ""
+    return f"{name} has {len(problems)} unusable line(s){said}:\n  - {shown}{more}"
 
 
 def _codes_string(codes: str) -> str:
