@@ -75,7 +75,8 @@ def embed(texts: list[str], encoder: str, settings: Settings) -> np.ndarray:
 def code(classifier: Classifier, ids: list[str], units: list[str], owner, vectors, around=None):
     """Scores of the passages `ids` from their units' vectors (`classify.scoring_units`) and,
     for a model that reads it, the vector of the turn before each unit's passage."""
-    scores = pool_scores(classifier.predict_scores(vectors, units, around), owner, len(ids))
+    unit_scores = classifier.predict_scores(vectors, units, around)
+    scores = pool_scores(unit_scores, owner, len(ids), classifier.window_pooling, units)
     return scores, codings_from_scores(classifier, ids, scores)
 
 

@@ -577,7 +577,8 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     assert set(report["calibration"]) == {"brier", "ece", "bins"}
     model = TrainedClassifier.load(out)
     assert model.codebook.exclusive and model.codebook.version == "2"
-    assert model.window_words is None  # one code per passage: long passages are scored whole
+    # One code per passage: windows only where the encoder would cut a passage short
+    assert model.window_words == int(0.6 * 256) and model.window_pooling == "mean"
     # Probabilities are the softmax of the logits over the temperature fitted at training
     temperature = model.config["temperature"]
     assert 0.05 <= temperature <= 20 and temperature != 1.0
@@ -586,6 +587,25 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     expected = np.exp(z / temperature) / np.exp(z / temperature).sum(1, keepdims=True)
     assert np.allclose(model.predict_scores(vectors), expected, atol=1e-5)
     assert f"temperature of {temperature:g}" in (out / "MODEL_CARD.md").read_text()
+    assert "their probabilities averaged" in (out / "MODEL_CARD.md").read_text()
+
+    # A passage past what the encoder reads: its windows' probabilities, averaged by words,
+    # so its end counts (embedded whole, the encoder keeps its first 256 word pieces only)
+    from narratives.classify import score_texts, scoring_units
+
+    money = "The budget for the care homes was cut by a fifth again this spring. " * 12
+    staff = "Three care workers left, and the agency staff covering their shifts were new. " * 4
+    long = money + staff
+    units, owner = scoring_units(model, [long])
+    assert len(units) >= 2 and len(long.split()) > model.window_words
+    per_window = model.predict_scores(embed_texts(units, model.encoder))
+    words = np.array([len(u.split()) for u in units], float)
+    scores = score_texts(model, [long], lambda t: embed_texts(t, model.encoder))
+    assert np.allclose(scores[0], (per_window * words[:, None]).sum(0) / words.sum(), atol=1e-5)
+    assert np.isclose(scores[0].sum(), 1.0, atol=1e-5)
+    ids = model.codebook.ids
+    assert units[-1].strip().endswith("were new.") and ids[per_window[-1].argmax()] == "staff"
+    assert ids[scores[0].argmax()] == "money"  # most of its words
 
     # A test set without one of the codes, all coded right: that code has no F1 to average
     predicted = tmp_path / "predicted.jsonl"

@@ -11,7 +11,9 @@ Two kinds of classifier share one interface (`model_id`, `codebook`, `predict_sc
 A passage longer than the passages a trained model learnt from is scored by its windows of
 whole sentences of about that length, and takes each code's highest window score
 (`score_texts`): the whole of a long passage, embedded at once, blurs a behaviour shown in one
-part of it (measured in benchmarks/long_passages.py).
+part of it (measured in benchmarks/long_passages.py). An exclusive model's one code belongs to
+the whole passage, so it averages its windows' probabilities instead, and uses windows only
+where the encoder would otherwise cut the passage short.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Classifier(Protocol):
     encoder: str  # what passages are embedded with (a model name or folder)
     encoder_id: str  # the embedding cache's key for that encoder
     window_words: int | None  # longer passages are scored by windows of this many words
+    window_pooling: str  # how windows' scores make the passage's: "max" or "mean"
     uses_context: bool  # scores need the preceding turn's vector beside the passage's
     calibrated: bool  # scores are probabilities (trained models), not similarities
 
@@ -71,6 +74,7 @@ class ZeroShotClassifier:
         self.margin = margin
         self.model_id = f"zero-shot:{embedding_model}:{codebook.ref}"
         self.window_words = None  # no coded passages, so no length it was fitted to
+        self.window_pooling = "max"
         self.uses_context = False
         self.calibrated = False  # cosine similarities, not probabilities
         self.encoder = self.encoder_id = embedding_model
@@ -129,9 +133,25 @@ def scoring_units(classifier: Classifier, texts: Sequence[str]) -> tuple[list[st
     return units, np.asarray(owner, dtype=np.int64)
 
 
-def pool_scores(unit_scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
-    """Each passage's score per code: its units' highest (a behaviour shown in one part of a
-    passage is shown by the passage)."""
+def pool_scores(
+    unit_scores: np.ndarray,
+    owner: np.ndarray,
+    n: int,
+    how: str = "max",
+    units: Sequence[str] = (),
+) -> np.ndarray:
+    """Each passage's score per code from its units' (`scoring_units`). "max": the units'
+    highest (a behaviour shown in one part of a passage is shown by the passage). "mean": their
+    mean weighted by the units' words (an exclusive model's probabilities, which stay a
+    distribution over the codes)."""
+    if how == "mean":
+        weights = np.array([len(u.split()) or 1 for u in units], np.float64)
+        if len(weights) != len(owner):
+            weights = np.ones(len(owner))
+        total = np.zeros((n, unit_scores.shape[1]))
+        np.add.at(total, owner, unit_scores * weights[:, None])
+        mass = np.bincount(owner, weights=weights, minlength=n)[:, None]
+        return (total / np.maximum(mass, 1e-12)).astype(unit_scores.dtype)
     pooled = np.full((n, unit_scores.shape[1]), -np.inf, dtype=unit_scores.dtype)
     np.maximum.at(pooled, owner, unit_scores)
     return pooled
@@ -161,7 +181,8 @@ def score_texts(
     around = None
     if classifier.uses_context:
         around = context_vectors(contexts or [""] * len(texts), embed, vectors.shape[1])[owner]
-    return pool_scores(classifier.predict_scores(vectors, units, around), owner, len(texts))
+    scores = classifier.predict_scores(vectors, units, around)
+    return pool_scores(scores, owner, len(texts), classifier.window_pooling, units)
 
 
 def codings_from_scores(

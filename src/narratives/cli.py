@@ -305,7 +305,9 @@ _TRAINING_OPTIONS = [
         default=None,
         help="Multi-label: score passages longer than this many words by windows of whole "
         "sentences of at most that length, each code taking its highest [default: the 95th "
-        "percentile of the examples' lengths]; 0 scores every passage whole.",
+        "percentile of the examples' lengths]; 0 scores every passage whole. Exclusive: "
+        "windows' probabilities are averaged [default: what the encoder reads, so a long "
+        "passage is not cut short].",
     ),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--embedding-model", help="Base sentence-transformers model name or folder."),
@@ -850,9 +852,14 @@ def explain(model, text, neighbours, context, fmt) -> None:
     click.echo(f"Model {result['model_id']}")
     windows = result["windows"]
     if len(windows) > 1:
+        how = (
+            "their probabilities averaged"
+            if classifier.window_pooling == "mean"
+            else "each code by its highest"
+        )
         click.echo(
             f"Longer than {classifier.window_words} words (the model's window_words): scored "
-            f"by {len(windows)} windows of whole sentences, each code by its highest."
+            f"by {len(windows)} windows of whole sentences, {how}."
         )
     exclusive = classifier.codebook.exclusive
     if exclusive:

@@ -372,7 +372,8 @@ def explain(
     """For one passage: each code's probability and decision, and the nearest coded training
     examples that carry each applied (or most likely) code. A passage longer than the model's
     window is scored by its windows: `windows` lists them, `window` names the one that gave
-    each shown code its score, and the nearest examples are that window's."""
+    each shown code its score (an exclusive model, which averages them: the one that gave the
+    code its highest), and the nearest examples are that window's."""
     from safetensors.numpy import load_file
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -384,7 +385,8 @@ def explain(
     if classifier.uses_context:
         around = context_vectors([context], embed, vectors.shape[1])[owner]
     unit_scores = classifier.predict_scores(vectors, units, around)
-    prediction = _predictions(classifier, pool_scores(unit_scores, owner, 1))[0]
+    pooled = pool_scores(unit_scores, owner, 1, classifier.window_pooling, units)
+    prediction = _predictions(classifier, pooled)[0]
     examples = json.loads((classifier.folder / "examples.json").read_text())
     stored = load_file(classifier.folder / "examples.safetensors")["vectors"]
     focus = prediction.codes or [max(prediction.scores, key=prediction.scores.get)]

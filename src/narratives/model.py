@@ -41,6 +41,7 @@ class TrainedClassifier:
         self.band = float(config.get("abstain_band", ABSTAIN_BAND))
         # Models saved before windows were measured have none: whole passages, as then.
         self.window_words = config.get("window_words")
+        self.window_pooling = config.get("window_pooling", "max")
         self.uses_context = bool(config.get("context"))
 
     @property

@@ -136,7 +136,9 @@ class TrainOptions:
     # None: the 95th percentile of the examples' lengths, at most what the encoder reads;
     # 0: every passage scored whole. More windows give a code more chances to pass its
     # threshold, so set it to the length of the passages you will code where your examples
-    # are much shorter than those.
+    # are much shorter than those. Exclusive: a passage longer than what the encoder reads
+    # (None) or than this is scored by windows whose probabilities are averaged, instead of
+    # being cut short by the encoder; 0: whole, cut short.
     window_words: int | None = None
     # The linear method calibrates on out-of-fold scores of all examples instead of a held-out
     # split (cheap for a linear head; every example both trains and calibrates).
@@ -483,6 +485,8 @@ def train(
         "fine_tuning": tuned,  # what it did: optimiser steps, epochs, tokens read
         "abstain_band": ABSTAIN_BAND,
         "window_words": _window_words(texts, codebook.exclusive, encoder_name, opts.window_words),
+        # How a long passage's windows make its scores (`classify.pool_scores`).
+        "window_pooling": "mean" if codebook.exclusive else "max",
         "context": opts.context,
         "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
         # Exclusive codebooks: probabilities are softmax(logits / temperature).
@@ -492,9 +496,13 @@ def train(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if config["window_words"]:
+        pooled_how = (
+            "their probabilities averaged" if codebook.exclusive else "each code by its highest"
+        )
         log(
             f"passages longer than {config['window_words']} words will be scored by windows of "
-            "whole sentences of at most that length (--window-words N to change, 0 for whole)"
+            f"whole sentences of at most that length, {pooled_how} (--window-words N to "
+            "change, 0 for whole)"
         )
     (staging / "config.json").write_text(json.dumps(config, indent=2))
     model = TrainedClassifier.load(staging)
@@ -517,16 +525,19 @@ def _window_words(
     texts: list[str], exclusive: bool, encoder: str, chosen: int | None = None
 ) -> int | None:
     """How long a passage this model scores whole: `chosen` (`--window-words`; 0: always
-    whole), else the 95th percentile of its examples' lengths in words, at most what the
-    encoder reads (about 0.6 words per token, to be safe). Longer passages are scored by
-    windows of that size (`classify.score_texts`). None for an exclusive codebook: one code
-    per passage is not the highest code of any window."""
-    if exclusive or not texts or chosen == 0:
+    whole), else, multi-label, the 95th percentile of its examples' lengths in words, at most
+    what the encoder reads (about 0.6 words per token, to be safe). Longer passages are scored
+    by windows of that size (`classify.score_texts`). Exclusive: what the encoder reads, since
+    one code per passage is not the highest code of any window; windows (their probabilities
+    averaged) only keep a long passage's end from being cut off."""
+    if not texts or chosen == 0:
         return None
     if chosen is not None:
         return chosen
-    typical = int(np.ceil(np.percentile([len(t.split()) for t in texts], 95)))
     readable = int(0.6 * (load_encoder(encoder).max_seq_length or 256))
+    if exclusive:
+        return readable
+    typical = int(np.ceil(np.percentile([len(t.split()) for t in texts], 95)))
     return max(MIN_WINDOW_WORDS, min(typical, readable))
 
 
@@ -631,6 +642,13 @@ def _window_words_text(config: dict) -> str:
     if not config.get("window_words"):
         return "scored whole"
     chosen = config.get("options", {}).get("window_words")
+    if config.get("window_pooling") == "mean":
+        why = "set with --window-words" if chosen else "what the encoder reads"
+        return (
+            f"a passage of more than {config['window_words']} words ({why}) is scored by its "
+            "windows of whole sentences of at most that length, their probabilities averaged "
+            "(weighted by words), instead of being cut short"
+        )
     why = (
         "set with --window-words"
         if chosen
