@@ -142,12 +142,10 @@ def pool_scores(
 ) -> np.ndarray:
     """Each passage's score per code from its units' (`scoring_units`). "max": the units'
     highest (a behaviour shown in one part of a passage is shown by the passage). "mean": their
-    mean weighted by the units' words (an exclusive model's probabilities, which stay a
-    distribution over the codes)."""
+    mean weighted by the words of `units` (the units' texts), for an exclusive model, whose
+    probabilities stay a distribution over the codes."""
     if how == "mean":
         weights = np.array([len(u.split()) or 1 for u in units], np.float64)
-        if len(weights) != len(owner):
-            weights = np.ones(len(owner))
         total = np.zeros((n, unit_scores.shape[1]))
         np.add.at(total, owner, unit_scores * weights[:, None])
         mass = np.bincount(owner, weights=weights, minlength=n)[:, None]
