@@ -2,13 +2,23 @@
 
     python benchmarks/learning_curve.py [--sizes 90 300 1100] [--examples FILE]
         [--methods linear fine-tune] [--own-calibration N] [--also ../shared/data/dev_passages.jsonl]
-        [--head free]
+        [--head free] [--held-out N] [--shuffle-seed S] [--exclusive]
 
 Holds out 339 of the examples (default data/training/systems-leadership.jsonl; a fixed
 shuffle), trains `linear` and `fine-tune` (default options) on the first N of the rest, and
 codes the held-out ones. These
 passages are all written for the project, so this is the in-domain case; real passages are
 harder (see benchmarks/method_cv.py and coding_quality.py).
+
+Where `--method auto` draws its line (docs/coding-quality.md, "Training on your own coders'
+passages"), with the third round of written passages, which are as hard as real ones:
+
+    python benchmarks/learning_curve.py --examples data/training/third-round.jsonl \
+        --held-out 500 --shuffle-seed 0 --sizes 100 200 400 800 \
+        --also ../shared/data/dev_passages.jsonl [--exclusive]
+
+`--exclusive` makes the codebook exclusive (its codes and `none`) and keeps the passages
+with at most one code, in the examples and in `--also`, as benchmarks/method_cv.py does.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[90, 300, 1100])
     parser.add_argument("--held-out", type=int, default=339)
+    parser.add_argument("--shuffle-seed", type=int, default=7, help="the fixed shuffle's seed")
+    parser.add_argument("--exclusive", action="store_true", help="one code per passage")
     parser.add_argument(
         "--examples",
         default=str(ROOT / "data/training/systems-leadership.jsonl"),
@@ -47,16 +59,30 @@ def main() -> None:
     from narratives.model import TrainedClassifier
     from narratives.train import TrainOptions, train
 
-    codebook = load_codebook(ROOT / "data/codebooks/systems-leadership.yaml")
-    examples, _ = load_examples(Path(args.examples), codebook)
-    order = np.random.RandomState(7).permutation(len(examples))
+    codebook_path = ROOT / "data/codebooks/systems-leadership.yaml"
+    examples_path, also_path = Path(args.examples), Path(args.also) if args.also else None
+    work = Path(tempfile.mkdtemp(prefix="narratives-curve-"))
+    if args.exclusive:
+        from method_cv import made_exclusive
+
+        (work / "examples").mkdir()
+        codebook_path, examples_path = made_exclusive(
+            codebook_path, examples_path, work / "examples"
+        )
+        if also_path:
+            (work / "also").mkdir()
+            _, also_path = made_exclusive(
+                ROOT / "data/codebooks/systems-leadership.yaml", also_path, work / "also"
+            )
+    codebook = load_codebook(codebook_path)
+    examples, _ = load_examples(examples_path, codebook)
+    order = np.random.RandomState(args.shuffle_seed).permutation(len(examples))
     held = [examples[i] for i in order[: args.held_out]]
     pool = [examples[i] for i in order[args.held_out :]]
     tests = {"held-out": (held, label_matrix(held, codebook.ids))}
-    if args.also:
-        also, _ = load_examples(Path(args.also), codebook)
+    if also_path:
+        also, _ = load_examples(also_path, codebook)
         tests[Path(args.also).stem] = (also, label_matrix(also, codebook.ids))
-    work = Path(tempfile.mkdtemp(prefix="narratives-curve-"))
     for n in args.sizes:
         for method in args.methods:
             started = time.perf_counter()
