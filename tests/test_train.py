@@ -606,6 +606,11 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     ids = model.codebook.ids
     assert units[-1].strip().endswith("were new.") and ids[per_window[-1].argmax()] == "staff"
     assert ids[scores[0].argmax()] == "money"  # most of its words
+    result = invoke("explain", "--model", str(out), long)
+    assert result.exit_code == 0, result.output
+    assert f"scored by {len(units)} windows of whole sentences, their probabilities averaged" in (
+        result.output
+    )
 
     # A test set without one of the codes, all coded right: that code has no F1 to average
     predicted = tmp_path / "predicted.jsonl"
