@@ -59,7 +59,7 @@ def main() -> None:
     from narratives.model import TrainedClassifier
     from narratives.train import TrainOptions, train
 
-    codebook_path = ROOT / "data/codebooks/systems-leadership.yaml"
+    codebook_path = base_codebook = ROOT / "data/codebooks/systems-leadership.yaml"
     examples_path, also_path = Path(args.examples), Path(args.also) if args.also else None
     work = Path(tempfile.mkdtemp(prefix="narratives-curve-"))
     if args.exclusive:
@@ -71,9 +71,7 @@ def main() -> None:
         )
         if also_path:
             (work / "also").mkdir()
-            _, also_path = made_exclusive(
-                ROOT / "data/codebooks/systems-leadership.yaml", also_path, work / "also"
-            )
+            _, also_path = made_exclusive(base_codebook, also_path, work / "also")
     codebook = load_codebook(codebook_path)
     examples, _ = load_examples(examples_path, codebook)
     order = np.random.RandomState(args.shuffle_seed).permutation(len(examples))
