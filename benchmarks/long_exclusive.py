@@ -10,6 +10,14 @@ exclusive models as benchmarks/learning_curve.py --exclusive does (the six dimen
 0, the first 500 kept for testing, the next N trained on), then joins the 500's passages of
 the same code k at a time (k = 4, 6, 8: about 150, 220 and 300 words) and prints the accuracy
 of each model on them, scored whole and by windows.
+
+    python benchmarks/long_exclusive.py --long-training 6 --train 600 [--seed 0]
+
+Long *training* examples: the N training passages are themselves joined k at a time by code
+(about 220 words for 6), and each method is trained twice, on the long examples whole (cut
+short where the encoder stops reading, `TrainOptions(train_windows=False)`) and as their
+windows, calibrated on by averaged windows (the default); both are tested as above and on the
+500 single passages (k=1).
 """
 
 from __future__ import annotations
@@ -40,13 +48,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=400, help="passages to train on")
     parser.add_argument("--methods", nargs="+", default=["fine-tune", "linear"])
+    parser.add_argument(
+        "--long-training",
+        type=int,
+        default=0,
+        metavar="K",
+        help="join the training passages K at a time by code; train on them whole and by windows",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed (TrainOptions.seed)")
     args = parser.parse_args()
 
     from method_cv import made_exclusive
 
     from narratives.codebook import load_codebook
-    from narratives.evaluate import _scores
-    from narratives.examples import load_examples
+    from narratives.examples import Example, load_examples
     from narratives.model import TrainedClassifier
     from narratives.train import TrainOptions, train
 
@@ -61,21 +76,37 @@ def main() -> None:
     order = np.random.RandomState(0).permutation(len(examples))
     test = [examples[i] for i in order[:500]]
     trained_on = [examples[i] for i in order[500 : 500 + args.train]]
+    variants = [("", True)]
+    if args.long_training:
+        texts, labels = joined_same_code(trained_on, codebook.ids, args.long_training, seed=2)
+        trained_on = [
+            Example(text=t, codes=(codebook.ids[j],)) for t, j in zip(texts, labels, strict=True)
+        ]
+        words = np.median([len(t.split()) for t in texts])
+        print(f"training on {len(trained_on)} passages of ~{words:.0f} words")
+        variants = [("trained whole", False), ("trained by windows", True)]
     for method in args.methods:
-        folder = work / method
-        train(codebook, trained_on, "0" * 64, folder, TrainOptions(method=method), log=print)
-        model = TrainedClassifier.load(folder)
-        window = model.window_words
-        for k in (4, 6, 8):
-            texts, labels = joined_same_code(test, codebook.ids, k, seed=1)
-            words = np.median([len(t.split()) for t in texts])
-            cells = []
-            for name, size in (("whole", None), ("windows", window)):
-                model.window_words = size
-                right = _scores(model, texts).argmax(axis=1) == labels
-                cells.append(f"{name} {right.mean():.3f}")
-            model.window_words = window
-            print(f"{method:<9} k={k} n={len(texts):<3} ~{words:.0f} words  " + "  ".join(cells))
+        for name, by_windows in variants:
+            opts = TrainOptions(method=method, train_windows=by_windows, seed=args.seed)
+            folder = work / f"{method}-{by_windows}"
+            train(codebook, trained_on, "0" * 64, folder, opts, log=print)
+            report(TrainedClassifier.load(folder), f"{method} {name}".strip(), test, codebook)
+
+
+def report(model, name: str, test, codebook) -> None:
+    from narratives.evaluate import _scores
+
+    window = model.window_words
+    for k in (1, 4, 6, 8):
+        texts, labels = joined_same_code(test, codebook.ids, k, seed=1)
+        words = np.median([len(t.split()) for t in texts])
+        cells = []
+        for how, size in (("whole", None), ("windows", window)):
+            model.window_words = size
+            right = _scores(model, texts).argmax(axis=1) == labels
+            cells.append(f"{how} {right.mean():.3f}")
+        model.window_words = window
+        print(f"{name} k={k} n={len(texts):<3} ~{words:.0f} words  " + "  ".join(cells))
 
 
 if __name__ == "__main__":

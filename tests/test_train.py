@@ -305,6 +305,30 @@ def test_the_temperature_fitted_is_the_one_the_codes_were_drawn_with():
     assert 0.3 < fit_temperature(few, np.eye(3, dtype=bool)[[0, 1, 2, 0, 1]]) < 1.0
 
 
+def test_a_temperature_fitted_on_windows_scores_their_examples_by_the_average():
+    from narratives.calibrate import fit_temperature
+
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 3, size=(300, 4))
+    gold = np.eye(4, dtype=bool)[rng.integers(0, 4, 300)]
+    alone = fit_temperature(z, gold)
+    # An example of one window, or of two identical windows, is that window's distribution
+    assert fit_temperature(z, gold, np.arange(300)) == alone
+    assert fit_temperature(np.repeat(z, 2, 0), gold, np.repeat(np.arange(300), 2)) == alone
+    # Two windows that each point to a different code: averaged, each example is unsure;
+    # taken one by one, half the windows are wrong and certain. The fits differ.
+    pair = np.zeros((200, 4))
+    pair[0::2, 0] = pair[1::2, 1] = 4.0
+    owner = np.repeat(np.arange(100), 2)
+    target = np.eye(4, dtype=bool)[np.zeros(100, int)]
+    pooled = fit_temperature(pair, target, owner)
+    windows_alone = fit_temperature(pair, target[owner])
+    assert pooled < windows_alone
+    # The larger window weighs more: the first window's code wins with weight 3 to 1
+    weighted = fit_temperature(pair, target, owner, np.tile([3.0, 1.0], 100))
+    assert weighted < pooled
+
+
 def test_calibration_error_is_small_for_honest_probabilities_and_large_for_overconfident():
     rng = np.random.default_rng(1)
     p = rng.uniform(size=(5000, 3))
@@ -636,6 +660,51 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     )
     assert report["absent_codes"] == ["residents"]
     assert report["macro_f1"] == 1.0 and report["accuracy"] == 1.0
+
+
+def test_exclusive_long_examples_train_and_calibrate_as_their_windows(tmp_path: Path):
+    from dataclasses import replace
+
+    from safetensors.numpy import load_file
+
+    from narratives.classify import split_long
+    from narratives.codebook import load_codebook
+    from narratives.examples import load_examples
+    from narratives.train import TrainOptions, train
+
+    codebook = load_codebook(EXCLUSIVE / "codebook.yaml")
+    examples, _ = load_examples(EXCLUSIVE / "train.jsonl", codebook)
+    # Four long examples, each nine of one code's passages three times over (~250 words):
+    # the encoder would read only their first part
+    long = []
+    for code in ("money", "staff", "residents", "money"):
+        same = [e.text for e in examples if e.codes == (code,)]
+        long.append(replace(examples[0], text=" ".join(same * 3), codes=(code,)))
+    logged: list[str] = []
+    for by_windows in (True, False):
+        out = tmp_path / f"windows-{by_windows}"
+        opts = TrainOptions(method="linear", train_windows=by_windows)
+        metrics = train(codebook, examples + long, "0" * 64, out, opts, log=logged.append)
+        assert metrics["calibration_split"]["n"] == len(examples) + 4  # examples, not windows
+        model = TrainedClassifier.load(out)
+        config = model.config
+        assert config["windowed_examples"] == (4 if by_windows else 0)
+        card = (out / "MODEL_CARD.md").read_text()
+        assert ("the 4 examples longer than that were trained on as their windows" in card) == (
+            by_windows
+        )
+        stored = load_file(out / "examples.safetensors")["vectors"]
+        assert stored.shape[0] == len(examples) + 4
+        units, owner = split_long([e.text for e in long], model.window_words)
+        assert len(units) > 4
+        windows = embed_texts(units, model.encoder)
+        first = windows[owner == 0].mean(0)
+        whole = embed_texts([long[0].text], model.encoder)[0]
+        # Explain's neighbour of a long example: its windows' mean, or (whole) its cut-short self
+        expected = first / np.linalg.norm(first) if by_windows else whole
+        assert np.allclose(stored[len(examples)], expected, atol=1e-5)
+    said = [line for line in logged if "longer than" in line and "trained on as their" in line]
+    assert len(said) == 1 and said[0].startswith("4 examples are longer than 153 words")
 
 
 def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):

@@ -23,25 +23,43 @@ def platt(logits: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     return float(m.coef_[0, 0]), float(m.intercept_[0])
 
 
-def fit_temperature(z: np.ndarray, gold: np.ndarray) -> float:
+def fit_temperature(
+    z: np.ndarray,
+    gold: np.ndarray,
+    owner: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> float:
     """For an exclusive codebook: the temperature T that makes softmax(z / T) best predict the
     calibration examples' codes (`gold`, one per row), by log-likelihood. One number for all
     codes, so the highest code, and with it every decision, stays the same; only how sure the
     probabilities say the model is changes. A weak prior (log T normal around 0, standard
     deviation 1) keeps a handful of examples, all coded right, from driving T towards 0 and
-    the probabilities to certainty. 1.0 (none) with fewer than two calibration examples."""
+    the probabilities to certainty. 1.0 (none) with fewer than two calibration examples.
+
+    With `owner`, the rows of `z` are windows of the examples (`owner[i]`: the row of `gold`
+    window i belongs to), and an example's probabilities are its windows' averaged, weighted by
+    `weights` (their words), as a long passage is scored (`classify.pool_scores`); the
+    temperature can then also change which code a long example's average favours."""
     from scipy.optimize import minimize_scalar
 
-    if len(z) < 2:
+    n = len(gold)
+    if n < 2:
         return 1.0
     z = np.asarray(z, np.float64)
     target = np.asarray(gold).argmax(1)
+    if owner is not None:
+        w = np.ones(len(z)) if weights is None else np.asarray(weights, np.float64)
+        mass = np.bincount(owner, weights=w, minlength=n)
 
     def loss(log_t: float) -> float:
         scaled = z / math.exp(log_t)
         scaled = scaled - scaled.max(1, keepdims=True)
         log_prob = scaled - np.log(np.exp(scaled).sum(1, keepdims=True))
-        return -float(log_prob[np.arange(len(z)), target].sum()) + log_t**2 / 2
+        if owner is not None:
+            total = np.zeros((n, z.shape[1]))
+            np.add.at(total, owner, np.exp(log_prob) * w[:, None])
+            log_prob = np.log(np.maximum(total / mass[:, None], 1e-300))
+        return -float(log_prob[np.arange(n), target].sum()) + log_t**2 / 2
 
     # Temperatures from 1/20 to 20: beyond either, the fit is chasing a handful of examples.
     best = minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded")

@@ -118,7 +118,13 @@ def scoring_units(classifier: Classifier, texts: Sequence[str]) -> tuple[list[st
     """What each passage is scored by: itself, or, when it is longer than the classifier's
     `window_words`, its windows of whole sentences of at most that many words. Returns the
     units' texts and, for each unit, the index of its passage."""
-    limit = classifier.window_words
+    return split_long(texts, classifier.window_words)
+
+
+def split_long(texts: Sequence[str], limit: int | None) -> tuple[list[str], np.ndarray]:
+    """Each text, or, when it is longer than `limit` words, its windows of whole sentences of
+    at most that many; with, for each piece, the index of its text (`scoring_units`; `train`
+    splits an exclusive codebook's long examples the same way)."""
     units: list[str] = []
     owner: list[int] = []
     for i, text in enumerate(texts):

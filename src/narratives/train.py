@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from narratives.calibrate import calibrate, fit_temperature
+from narratives.classify import pool_scores, split_long
 from narratives.codebook import Codebook
 from narratives.embed import PACKAGED_ALIASES, embed_texts, load_encoder, resolve_model
 from narratives.examples import (
@@ -140,6 +141,12 @@ class TrainOptions:
     # (None) or than this is scored by windows whose probabilities are averaged, instead of
     # being cut short by the encoder; 0: whole, cut short.
     window_words: int | None = None
+    # Exclusive: an example longer than `window_words` is trained on as its windows, each
+    # carrying the example's code, and calibrated on as it will be scored (its windows'
+    # averaged probabilities), instead of being cut short where the encoder stops reading
+    # (measured in benchmarks/long_exclusive.py --long-training; docs/coding-quality.md).
+    # False: trained on whole, as before.
+    train_windows: bool = True
     # The linear method calibrates on out-of-fold scores of all examples instead of a held-out
     # split (cheap for a linear head; every example both trains and calibrates).
     folds: int = 5
@@ -213,9 +220,12 @@ def _out_of_fold_logits(
     k: int,
     seed: int,
     anchors: np.ndarray | None = None,
+    fold: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each example's logits from a linear head trained without its fold."""
-    fold = stratified_folds(y, k, seed)
+    """Each example's logits from a linear head trained without its fold (`fold`: a fold
+    number per row, when rows are windows of examples; else `k` folds stratified here)."""
+    if fold is None:
+        fold = stratified_folds(y, k, seed)
     z = np.zeros(y.shape, np.float32)
     for f in range(k):
         test = fold == f
@@ -311,6 +321,13 @@ def train(
     codes = codebook.ids
     y = label_matrix(examples, codes)
     texts = [e.text for e in examples]
+    window = _window_words(texts, codebook.exclusive, opts.embedding_model, opts.window_words)
+    # Exclusive: a long example is trained on as its windows (`units`, each with the
+    # example's code; `owner`: the example each came from), and calibrated on as it will be
+    # scored. Multi-label codes may show in one window only, so their examples stay whole.
+    by_windows = codebook.exclusive and opts.train_windows
+    units, owner = split_long(texts, window if by_windows else None)
+    windowed = np.flatnonzero(np.bincount(owner, minlength=len(texts)) > 1)
     # The codebook's definitions and exemplars are trained on, never calibrated on: they are
     # unlike the passages to be coded, so no guide to thresholds.
     seeds = codebook.seed_examples() if opts.codebook_examples else []
@@ -330,18 +347,30 @@ def train(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     log(f"{len(examples)} examples (+{len(seeds)} from the codebook): {how}")
+    if len(windowed):
+        log(
+            f"{len(windowed)} examples are longer than {window} words (what the encoder reads): "
+            f"trained on as their {int(np.isin(owner, windowed).sum())} windows of whole "
+            "sentences, each with the example's code, and calibrated on by their windows' "
+            "averaged probabilities, as they will be scored"
+        )
     for note in thin_codes(codebook, y.sum(0), opts.codebook_examples):
         log(f"note: {note}")
 
-    train_texts = [texts[i] for i in train_idx] + seed_texts
-    train_y = np.vstack([y[train_idx], seed_y])
+    train_rows = np.flatnonzero(np.isin(owner, train_idx))
+    cal_rows = np.flatnonzero(np.isin(owner, cal_idx))
+    position = np.full(len(texts), -1)
+    position[cal_idx] = np.arange(len(cal_idx))
+    cal_owner = position[owner[cal_rows]]  # each calibration row's example, among cal_idx
+    train_texts = [units[r] for r in train_rows] + seed_texts
+    train_y = np.vstack([y[owner[train_rows]], seed_y])
     voted = sum(bool(examples[i].votes) for i in train_idx)
     soft = None
     if voted and opts.method == "fine-tune" and not codebook.exclusive:
         # Coders' votes soften the classification targets (measured on the shipped examples,
         # seeds 0 and 1: selection half macro-F1 0.554 / 0.618 against 0.554 / 0.591, mean
         # AUC 0.839 / 0.855 against 0.830 / 0.847; docs/coding-quality.md, "Coders' votes").
-        soft = np.vstack([target_matrix(examples, codes)[train_idx], seed_y])
+        soft = np.vstack([target_matrix(examples, codes)[owner[train_rows]], seed_y])
         log(f"{voted} examples carry coders' votes: they soften the classification targets")
     elif voted:
         log(f'{voted} examples carry "votes": used by fine-tuning multi-label codebooks only')
@@ -368,8 +397,8 @@ def train(
             descriptions,
         )
         encoder_name = str(staging / "encoder")
-        vectors = embed_texts(texts, encoder_name, device=opts.device, log=log)
-        z_cal = vectors[cal_idx] @ weight.T + bias
+        unit_vectors = embed_texts(units, encoder_name, device=opts.device, log=log)
+        z_cal = unit_vectors[cal_rows] @ weight.T + bias
     else:
         log(f"embedding with {opts.embedding_model} ...")
         encoder_name = opts.embedding_model
@@ -378,20 +407,22 @@ def train(
             # A local encoder (another model's fine-tuned one, say) is copied in: the model
             # folder stays self-contained, and its cached vectors are keyed by this model.
             shutil.copytree(base, staging / "encoder")
-        vectors = embed_texts(texts, encoder_name, device=opts.device, log=log)
+        unit_vectors = embed_texts(units, encoder_name, device=opts.device, log=log)
         seed_vectors = (
-            embed_texts(seed_texts, encoder_name, device=opts.device) if seed_texts else vectors[:0]
+            embed_texts(seed_texts, encoder_name, device=opts.device)
+            if seed_texts
+            else unit_vectors[:0]
         )
-        features = vectors
+        features = unit_vectors
         if opts.context:
             from narratives.classify import context_vectors
 
             around = context_vectors(
                 [e.context for e in examples],
                 lambda t: embed_texts(t, encoder_name, device=opts.device),
-                vectors.shape[1],
+                unit_vectors.shape[1],
             )
-            features = np.hstack([vectors, around])
+            features = np.hstack([unit_vectors, around[owner]])
             seed_vectors = np.hstack([seed_vectors, np.zeros_like(seed_vectors)])
         anchors = None
         if opts.head == "definitions" and opts.definitions_weight > 0:
@@ -403,7 +434,7 @@ def train(
                 f"(weight {opts.definitions_weight:g}; --head free: not)"
             )
         weight, bias = _fit_linear(
-            np.vstack([features[train_idx], seed_vectors]),
+            np.vstack([features[train_rows], seed_vectors]),
             train_y,
             codebook.exclusive,
             opts.seed,
@@ -412,16 +443,19 @@ def train(
         if cross_validate:
             z_cal = _out_of_fold_logits(
                 features,
-                y,
+                y[owner],
                 seed_vectors,
                 seed_y,
                 codebook.exclusive,
                 opts.folds,
                 opts.seed,
                 anchors,
+                fold=stratified_folds(y, opts.folds, opts.seed)[owner],
             )
         else:
-            z_cal = features[cal_idx] @ weight.T + bias
+            z_cal = features[cal_rows] @ weight.T + bias
+    vectors = _example_vectors(unit_vectors, owner, len(texts))
+    cal_units = [units[r] for r in cal_rows]
     slope = np.ones(len(codes), np.float32)
     offset = np.zeros(len(codes), np.float32)
     thresholds = np.full(len(codes), 0.5, np.float32)
@@ -430,7 +464,12 @@ def train(
     if codebook.exclusive:
         # One softmax over the codes: the probabilities are calibrated by one temperature,
         # fitted on the same calibration examples as a multi-label model's Platt scaling.
-        temperature = fit_temperature(z_cal, y[cal_idx])
+        temperature = fit_temperature(
+            z_cal,
+            y[cal_idx],
+            cal_owner if len(windowed) else None,
+            np.array([len(u.split()) or 1 for u in cal_units]),
+        )
         slope[:] = 1.0 / temperature
         log(
             f"probabilities calibrated by a temperature of {temperature:g} "
@@ -484,9 +523,11 @@ def train(
         "options": opts.__dict__,
         "fine_tuning": tuned,  # what it did: optimiser steps, epochs, tokens read
         "abstain_band": ABSTAIN_BAND,
-        "window_words": _window_words(texts, codebook.exclusive, encoder_name, opts.window_words),
+        "window_words": window,
         # How a long passage's windows make its scores (`classify.pool_scores`).
         "window_pooling": "mean" if codebook.exclusive else "max",
+        # Examples longer than that, trained and calibrated on as their windows (exclusive).
+        "windowed_examples": int(len(windowed)),
         "context": opts.context,
         "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
         # Exclusive codebooks: probabilities are softmax(logits / temperature).
@@ -508,7 +549,9 @@ def train(
     model = TrainedClassifier.load(staging)
     metrics = {
         "calibration": config["calibration"],
-        "calibration_split": evaluate_logits(model, z_cal, y[cal_idx]),
+        "calibration_split": evaluate_logits(
+            model, z_cal, y[cal_idx], cal_owner if len(windowed) else None, cal_units
+        ),
     }
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for note in _never_coded(metrics["calibration_split"], config["method"]):
@@ -519,6 +562,16 @@ def train(
     staging.rename(out)
     (out / "MODEL_CARD.md").write_text(model_card(config, metrics))
     return metrics
+
+
+def _example_vectors(unit_vectors: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Each example's vector, for `explain`'s nearest examples: its own, or, for an example
+    trained on as its windows, their mean, made unit length again."""
+    if len(owner) == n:
+        return unit_vectors
+    total = np.zeros((n, unit_vectors.shape[1]), np.float64)
+    np.add.at(total, owner, unit_vectors)
+    return (total / np.linalg.norm(total, axis=1, keepdims=True)).astype(np.float32)
 
 
 def _window_words(
@@ -570,9 +623,19 @@ def _never_coded(report: dict, method: str) -> list[str]:
     return notes
 
 
-def evaluate_logits(model: TrainedClassifier, logits: np.ndarray, gold: np.ndarray) -> dict:
-    """Metrics of the model's decisions, from its head's logits, against gold labels."""
+def evaluate_logits(
+    model: TrainedClassifier,
+    logits: np.ndarray,
+    gold: np.ndarray,
+    owner: np.ndarray | None = None,
+    units: list[str] | None = None,
+) -> dict:
+    """Metrics of the model's decisions, from its head's logits, against gold labels. With
+    `owner`, the logits are of windows (`units`) of the examples, pooled as the model pools
+    a long passage's windows."""
     scores = model.scores_from_logits(logits)
+    if owner is not None:
+        scores = pool_scores(scores, owner, len(gold), model.window_pooling, units or [])
     pred = model.decide(scores)
     codes = model.codebook.ids
     if model.codebook.exclusive:
@@ -638,6 +701,16 @@ def _votes_words(config: dict) -> str:
     )
 
 
+def _windowed_words(config: dict) -> str:
+    n = config.get("windowed_examples")
+    if not n:
+        return ""
+    return (
+        f"; the {n} examples longer than that were trained on as their windows, each with "
+        "the example's code, and calibrated on as they are scored"
+    )
+
+
 def _window_words_text(config: dict) -> str:
     if not config.get("window_words"):
         return "scored whole"
@@ -647,7 +720,7 @@ def _window_words_text(config: dict) -> str:
         return (
             f"a passage of more than {config['window_words']} words ({why}) is scored by its "
             "windows of whole sentences of at most that length, their probabilities averaged "
-            "(weighted by words), instead of being cut short"
+            "(weighted by words), instead of being cut short" + _windowed_words(config)
         )
     why = (
         "set with --window-words"
