@@ -10,7 +10,9 @@ benchmarks/coding_quality.py and benchmarks/method_cv.py):
 Both also learn from the codebook's definitions and exemplars. Probabilities are calibrated
 and each code's threshold chosen (`calibrate.py`) on scores of examples the head did not
 train on: out-of-fold scores of every example for `linear`, a held-out 20% for `fine-tune`
-(one fine-tuning, not k); never on the examples being reported on.
+(one fine-tuning, not k); never on the examples being reported on. An exclusive codebook's
+examples longer than the encoder reads are trained on as their windows and calibrated on as
+they will be scored, by their windows' averaged probabilities (`classify.split_long`).
 
 A model folder (`model.py` loads it) holds `config.json`, `head.safetensors` (and `encoder/`
 when it has its own), `examples.safetensors` + `examples.json` (for `explain`),
