@@ -706,6 +706,15 @@ def test_exclusive_long_examples_train_and_calibrate_as_their_windows(tmp_path: 
     said = [line for line in logged if "longer than" in line and "trained on as their" in line]
     assert len(said) == 1 and said[0].startswith("4 examples are longer than 153 words")
 
+    # Fine-tuning trains on the same windows and calibrates on the held-out examples' averages
+    out = tmp_path / "fine-tuned"
+    opts = TrainOptions(method="fine-tune", epochs=1, min_steps=1)
+    metrics = train(codebook, examples + long, "0" * 64, out, opts, log=logged.append)
+    model = TrainedClassifier.load(out)
+    assert model.config["windowed_examples"] == 4 and model.encoder == str(out / "encoder")
+    assert metrics["calibration_split"]["n"] == model.config["n_calibration"]
+    assert model.config["n_train"] + model.config["n_calibration"] == len(examples) + 4
+
 
 def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
     out = tmp_path / "ft"
