@@ -705,6 +705,12 @@ def test_exclusive_long_examples_train_and_calibrate_as_their_windows(tmp_path: 
         assert np.allclose(stored[len(examples)], expected, atol=1e-5)
     said = [line for line in logged if "longer than" in line and "trained on as their" in line]
     assert len(said) == 1 and said[0].startswith("4 examples are longer than 153 words")
+    said.clear()
+    opts = TrainOptions(method="linear", window_words=60)
+    train(codebook, examples + long, "0" * 64, tmp_path / "w60", opts, log=said.append)
+    assert any(
+        line.startswith("4 examples are longer than 60 words (--window-words)") for line in said
+    )
 
     # Fine-tuning trains on the same windows and calibrates on the held-out examples' averages
     out = tmp_path / "fine-tuned"

@@ -351,7 +351,8 @@ def train(
     log(f"{len(examples)} examples (+{len(seeds)} from the codebook): {how}")
     if len(windowed):
         log(
-            f"{len(windowed)} examples are longer than {window} words (what the encoder reads): "
+            f"{len(windowed)} examples are longer than {window} words "
+            f"({'--window-words' if opts.window_words else 'what the encoder reads'}): "
             f"trained on as their {int(np.isin(owner, windowed).sum())} windows of whole "
             "sentences, each with the example's code, and calibrated on by their windows' "
             "averaged probabilities, as they will be scored"
