@@ -8,16 +8,15 @@ an exclusive model scores a longer passage by windows of whole sentences of at m
 exclusive models as benchmarks/learning_curve.py --exclusive does (the six dimensions and
 `none`; the third round of written passages with at most one code, a fixed shuffle with seed
 0, the first 500 kept for testing, the next N trained on), then joins the 500's passages of
-the same code k at a time (k = 4, 6, 8: about 150, 220 and 300 words) and prints the accuracy
-of each model on them, scored whole and by windows.
+the same code k at a time (k = 4, 6, 8: about 150, 220 and 300 words; k = 1, each alone) and
+prints the accuracy of each model on them, scored whole and by windows.
 
     python benchmarks/long_exclusive.py --long-training 6 --train 600 [--seed 0]
 
 Long *training* examples: the N training passages are themselves joined k at a time by code
 (about 220 words for 6), and each method is trained twice, on the long examples whole (cut
 short where the encoder stops reading, `TrainOptions(train_windows=False)`) and as their
-windows, calibrated on by averaged windows (the default); both are tested as above and on the
-500 single passages (k=1).
+windows, calibrated on by averaged windows (the default); both are tested as above.
 """
 
 from __future__ import annotations
