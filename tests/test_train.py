@@ -705,6 +705,7 @@ def test_exclusive_long_examples_train_and_calibrate_as_their_windows(tmp_path: 
         assert np.allclose(stored[len(examples)], expected, atol=1e-5)
     said = [line for line in logged if "longer than" in line and "trained on as their" in line]
     assert len(said) == 1 and said[0].startswith("4 examples are longer than 153 words")
+    assert f"trained on as their {len(units)} windows of whole sentences" in said[0]
     said.clear()
     opts = TrainOptions(method="linear", window_words=60)
     train(codebook, examples + long, "0" * 64, tmp_path / "w60", opts, log=said.append)
