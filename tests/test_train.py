@@ -307,25 +307,30 @@ def test_the_temperature_fitted_is_the_one_the_codes_were_drawn_with():
 
 def test_a_temperature_fitted_on_windows_scores_their_examples_by_the_average():
     from narratives.calibrate import fit_temperature
+    from narratives.classify import pool_scores
+
+    def averaged(owner: np.ndarray, units: list[str]):  # as train pools a long example
+        return lambda p: pool_scores(p, owner, owner.max() + 1, "mean", units)
 
     rng = np.random.default_rng(2)
     z = rng.normal(0, 3, size=(300, 4))
     gold = np.eye(4, dtype=bool)[rng.integers(0, 4, 300)]
     alone = fit_temperature(z, gold)
     # An example of one window, or of two identical windows, is that window's distribution
-    assert fit_temperature(z, gold, np.arange(300)) == alone
-    assert fit_temperature(np.repeat(z, 2, 0), gold, np.repeat(np.arange(300), 2)) == alone
+    assert fit_temperature(z, gold, averaged(np.arange(300), ["w"] * 300)) == alone
+    twice = averaged(np.repeat(np.arange(300), 2), ["w"] * 600)
+    assert fit_temperature(np.repeat(z, 2, 0), gold, twice) == alone
     # Two windows that each point to a different code: averaged, each example is unsure;
     # taken one by one, half the windows are wrong and certain. The fits differ.
     pair = np.zeros((200, 4))
     pair[0::2, 0] = pair[1::2, 1] = 4.0
     owner = np.repeat(np.arange(100), 2)
     target = np.eye(4, dtype=bool)[np.zeros(100, int)]
-    pooled = fit_temperature(pair, target, owner)
+    pooled = fit_temperature(pair, target, averaged(owner, ["w"] * 200))
     windows_alone = fit_temperature(pair, target[owner])
     assert pooled < windows_alone
     # The larger window weighs more: the first window's code wins with weight 3 to 1
-    weighted = fit_temperature(pair, target, owner, np.tile([3.0, 1.0], 100))
+    weighted = fit_temperature(pair, target, averaged(owner, ["three words here", "one"] * 100))
     assert weighted < pooled
 
 

@@ -9,6 +9,7 @@ examples the head did not train on (`train` decides which).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,8 +27,7 @@ def platt(logits: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
 def fit_temperature(
     z: np.ndarray,
     gold: np.ndarray,
-    owner: np.ndarray | None = None,
-    weights: np.ndarray | None = None,
+    pool: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> float:
     """For an exclusive codebook: the temperature T that makes softmax(z / T) best predict the
     calibration examples' codes (`gold`, one per row), by log-likelihood. One number for all
@@ -36,10 +36,10 @@ def fit_temperature(
     deviation 1) keeps a handful of examples, all coded right, from driving T towards 0 and
     the probabilities to certainty. 1.0 (none) with fewer than two calibration examples.
 
-    With `owner`, the rows of `z` are windows of the examples (`owner[i]`: the row of `gold`
-    window i belongs to), and an example's probabilities are its windows' averaged, weighted by
-    `weights` (their words), as a long passage is scored (`classify.pool_scores`); the
-    temperature can then also change which code a long example's average favours."""
+    With `pool`, the rows of `z` are windows of the examples, and `pool` makes each example's
+    probabilities (a row of `gold`) from its windows', as a long passage is scored
+    (`classify.pool_scores`); the temperature can then also change which code a long
+    example's average favours."""
     from scipy.optimize import minimize_scalar
 
     n = len(gold)
@@ -47,18 +47,13 @@ def fit_temperature(
         return 1.0
     z = np.asarray(z, np.float64)
     target = np.asarray(gold).argmax(1)
-    if owner is not None:
-        w = np.ones(len(z)) if weights is None else np.asarray(weights, np.float64)
-        mass = np.bincount(owner, weights=w, minlength=n)
 
     def loss(log_t: float) -> float:
         scaled = z / math.exp(log_t)
         scaled = scaled - scaled.max(1, keepdims=True)
         log_prob = scaled - np.log(np.exp(scaled).sum(1, keepdims=True))
-        if owner is not None:
-            total = np.zeros((n, z.shape[1]))
-            np.add.at(total, owner, np.exp(log_prob) * w[:, None])
-            log_prob = np.log(np.maximum(total / mass[:, None], 1e-300))
+        if pool is not None:
+            log_prob = np.log(np.maximum(pool(np.exp(log_prob)), 1e-300))
         return -float(log_prob[np.arange(n), target].sum()) + log_t**2 / 2
 
     # Temperatures from 1/20 to 20: beyond either, the fit is chasing a handful of examples.

@@ -470,8 +470,9 @@ def train(
         temperature = fit_temperature(
             z_cal,
             y[cal_idx],
-            cal_owner if len(windowed) else None,
-            np.array([len(u.split()) or 1 for u in cal_units]),
+            (lambda p: pool_scores(p, cal_owner, len(cal_idx), "mean", cal_units))
+            if len(windowed)
+            else None,
         )
         slope[:] = 1.0 / temperature
         log(
