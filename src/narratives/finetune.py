@@ -55,16 +55,16 @@ def use_bf16(precision: str, device_type: str = "cpu") -> bool:
 
     On a 2-core CPU with AMX a fine-tuning step of short passages took about half as long as
     in float32 (the whole `train` command 1.4x less). Without AMX bfloat16 is emulated and no
-    faster, so "auto" keeps float32 there. On a GPU "auto" follows its native bfloat16
-    support (NVIDIA from Ampere on)."""
+    faster, so "auto" keeps float32 there. On a GPU "auto" keeps float32 too: on one NVIDIA
+    H200, `make train`'s whole command took 25-27 s in float32 against 33-35 s in bfloat16
+    (runs alternated on a warm machine; docs/coding-quality.md, "Training time"), since an
+    encoder this small gives the GPU too little work for autocast's casts to pay."""
     if precision != "auto":
         return precision == "bf16"
-    import torch
-
-    if device_type == "cuda":
-        return torch.cuda.is_bf16_supported()
     if device_type != "cpu":
         return False
+    import torch
+
     has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence guarded
     try:
         return bool(has_amx and has_amx())
@@ -206,17 +206,17 @@ def fine_tune(
             f"reads {int(read[total - 1]):,} of {int(read[-1]):,} tokens"
         )
     else:
-        log(f"{epochs} epochs of {per_epoch} steps (batch {opts.batch_size})")
+        log(f"{epochs} epoch{'s' * (epochs != 1)} of {per_epoch} steps (batch {opts.batch_size})")
     if device.type != "cpu":
         log(f"  on {accelerator}")
     if bf16:
         log("  matrix products in bfloat16 (--precision fp32 for float32 throughout)")
-    started = time.monotonic()
+    started = warmed = time.monotonic()
 
     def timing(step: int) -> str:
-        spent = time.monotonic() - started
-        left = spent / step * (total - step)
-        return f"{clock(spent)} so far, about {clock(left)} to go"
+        now = time.monotonic()
+        left = time_left(step, total, now - started, now - warmed)
+        return f"{clock(now - started)} so far, about {clock(left)} to go"
 
     transformer.train()
     for step, idx in enumerate(steps):
@@ -231,6 +231,8 @@ def fine_tune(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if step == 0:
+            warmed = time.monotonic()
         # An early estimate, unless an epoch's line (with its own) comes first: epochs are
         # logged each (up to 10 epochs) or every tenth (150 examples: 30 epochs of 5 steps).
         first_timed = per_epoch if epochs <= 10 else 10 * per_epoch
@@ -258,6 +260,15 @@ def fine_tune(
         done["device"] = accelerator
     bias = head.bias.detach().cpu().numpy()
     return weight.astype(np.float32), bias.astype(np.float32), done
+
+
+def time_left(step: int, total: int, spent: float, since_first: float) -> float:
+    """Seconds to go after `step` of `total` steps: `spent` since the first began,
+    `since_first` since it ended. Timed from the second step on, since the first carries the
+    warm-up (on a cold GPU 9 s of the first 10 steps, so an estimate of 4:39 for a fine-tuning
+    that took 28 s)."""
+    pace = since_first / (step - 1) if step > 1 else spent / max(step, 1)
+    return pace * (total - step)
 
 
 def schedule(lengths: np.ndarray, opts: TrainOptions) -> tuple[list[np.ndarray], int, np.ndarray]:
