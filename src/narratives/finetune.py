@@ -213,10 +213,13 @@ def fine_tune(
         log("  matrix products in bfloat16 (--precision fp32 for float32 throughout)")
     started = warmed = time.monotonic()
 
-    def timing(step: int) -> str:
+    def estimate(step: int) -> tuple[float, float]:  # seconds spent, seconds to go
         now = time.monotonic()
-        left = time_left(step, total, now - started, now - warmed)
-        return f"{clock(now - started)} so far, about {clock(left)} to go"
+        return now - started, time_left(step, total, now - started, now - warmed)
+
+    def timing(step: int) -> str:
+        spent, left = estimate(step)
+        return f"{clock(spent)} so far, about {clock(left)} to go"
 
     transformer.train()
     for step, idx in enumerate(steps):
@@ -238,7 +241,7 @@ def fine_tune(
         first_timed = per_epoch if epochs <= 10 else 10 * per_epoch
         if step + 1 == 10 and first_timed > 10:
             log(f"  10 of {total} steps ({timing(10)})")
-            if (time.monotonic() - started) / 10 * total > 15 * 60:
+            if sum(estimate(10)) > 15 * 60:
                 log(
                     "  (faster, at some cost: --token-budget 1000000 stops after about 10 min; "
                     "--group-by-length pads less; --method linear takes seconds)"
