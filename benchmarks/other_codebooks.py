@@ -17,6 +17,10 @@ Since exclusive models train on long examples' windows (five of patient-feedback
 past 153 words): fine-tuning 0.814 (accuracy 0.825) in 5 min 44 s, against 0.789 (0.800) in
 9 min 5 s with `--whole-examples` (measured 2026-11-27; one passage of 40 apart); linear 0.780
 either way.
+
+Those fine-tunings ran with whole batches. Since then a CPU encodes mostly-padded batches in
+pieces of 8 by default (docs/coding-quality.md, "Training time"); `--micro-batch 0` reruns
+them whole.
 """
 
 from __future__ import annotations

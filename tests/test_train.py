@@ -1049,6 +1049,27 @@ def test_length_grouped_batches_cover_every_example_once_and_pad_less():
     assert padding(grouped) < 0.2 * padding(plain)
 
 
+def test_mostly_padded_batches_are_encoded_in_pieces_on_a_cpu_unless_asked_whole(tmp_path: Path):
+    # 20 short examples, every fifth made ~250 words long: whole batches would be mostly padding
+    rows = [json.loads(line) for line in CODED_LINES[:20]]
+    for row in rows[::5]:
+        row["text"] = " ".join([row["text"]] * 6)
+    examples = tmp_path / "ex.jsonl"
+    examples.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    train = ("train", "--codebook", str(CODEBOOK), "--examples", str(examples), "--method", "fine-tune", "--epochs", "1", "--min-steps", "1", "--device", "cpu", "--no-codebook-examples")  # fmt: skip
+    pieces = invoke(*train, "--out", str(tmp_path / "pieces"))
+    assert pieces.exit_code == 0, pieces.output
+    assert "padding (long passages among short ones): each is encoded in pieces of 8" in (
+        pieces.output
+    )
+    assert TrainedClassifier.load(tmp_path / "pieces").config["fine_tuning"]["micro_batch"] == 8
+    assert "batches encoded in pieces of 8" in (tmp_path / "pieces/MODEL_CARD.md").read_text()
+    whole = invoke(*train, "--micro-batch", "0", "--out", str(tmp_path / "whole"))
+    assert whole.exit_code == 0, whole.output
+    assert "pieces" not in whole.output
+    assert "micro_batch" not in TrainedClassifier.load(tmp_path / "whole").config["fine_tuning"]
+
+
 def test_the_time_left_is_paced_by_the_steps_after_the_warm_up():
     from narratives.finetune import time_left
 

@@ -286,11 +286,12 @@ _TRAINING_OPTIONS = [
     ),
     click.option(
         "--micro-batch",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=0),
         default=None,
         help="fine-tune: encode each batch in pieces of this many passages of similar length "
-        "(less padding, same losses: 2.5x faster measured where a few passages are long) "
-        "[default: each batch whole].",
+        "(less padding, same losses: 2-2.5x faster measured where a few passages are long); 0: "
+        "each batch whole [default: pieces of 8 on a CPU where whole batches would be over "
+        "half padding, else whole].",
     ),
     click.option(
         "--context/--no-context",

@@ -109,14 +109,16 @@ class TrainOptions:
     # (two seeds), so off unless time matters more.
     group_by_length: bool = False
     # Fine-tuning can encode each batch in pieces of this many passages of similar length,
-    # put back in order for the losses (None: each batch whole, padded to its longest).
-    # benchmarks/micro_batch.py, 21 steps in bfloat16: where a tenth of the passages are
-    # ~150-340 words among short ones, 125 s whole and 50 s in pieces of 8; on the shipped
-    # examples 40 s and 32-37 s. The arithmetic is the same, but dropout draws its masks
-    # piece by piece, so a seed trains another model, and the two such models of the shipped
-    # recipe scored 0.03-0.04 lower on the development passages than their seeds whole (seed
-    # noise is as large; docs/coding-quality.md): so not the default, and fine-tuning
-    # suggests it when the batches are mostly padding.
+    # put back in order for the losses (0: each batch whole, padded to its longest; None:
+    # pieces of `finetune.AUTO_PIECES` on a CPU where whole batches would be over half
+    # padding, else whole). benchmarks/micro_batch.py, 21 steps in bfloat16: where a tenth of
+    # the passages are ~150-340 words among short ones, 125 s whole and 50 s in pieces of 8;
+    # on the shipped examples (44% padding, so whole by default) 40 s and 32-37 s. The
+    # arithmetic is the same, but dropout draws its masks piece by piece, so a seed trains
+    # another model: two models of the shipped recipe in pieces scored 0.03-0.04 lower on the
+    # development passages than their seeds whole, and on mostly-padded batches two seeds in
+    # pieces were level with whole ones at half the time (seed noise is as large either way;
+    # docs/coding-quality.md, "Training time").
     micro_batch: int | None = None
     # Fine-tuning stops once the encoder has read this many tokens (padding included): fewer
     # epochs, so long or many passages take minutes instead of half an hour, at a cost
@@ -759,6 +761,8 @@ def model_card(config: dict, metrics: dict) -> str:
             method += f" and a supervised contrastive loss (weight {options['contrastive']:g})"
         if tuned := config.get("fine_tuning"):
             how = ", matrix products in bfloat16" if tuned.get("precision") == "bf16" else ""
+            if tuned.get("micro_batch"):
+                how += f", batches encoded in pieces of {tuned['micro_batch']}"
             how += f", on {tuned['device']}" if tuned.get("device") else ""
             method += (
                 f"; {tuned['steps']} steps of {options['batch_size']} ({tuned['epochs']:g} "
