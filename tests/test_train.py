@@ -1049,27 +1049,6 @@ def test_length_grouped_batches_cover_every_example_once_and_pad_less():
     assert padding(grouped) < 0.2 * padding(plain)
 
 
-def test_mostly_padded_batches_are_encoded_in_pieces_on_a_cpu_unless_asked_whole(tmp_path: Path):
-    # 20 short examples, every fifth made ~250 words long: whole batches would be mostly padding
-    rows = [json.loads(line) for line in CODED_LINES[:20]]
-    for row in rows[::5]:
-        row["text"] = " ".join([row["text"]] * 6)
-    examples = tmp_path / "ex.jsonl"
-    examples.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    train = ("train", "--codebook", str(CODEBOOK), "--examples", str(examples), "--method", "fine-tune", "--epochs", "1", "--min-steps", "1", "--device", "cpu", "--no-codebook-examples")  # fmt: skip
-    pieces = invoke(*train, "--out", str(tmp_path / "pieces"))
-    assert pieces.exit_code == 0, pieces.output
-    assert "padding (long passages among short ones): each is encoded in pieces of 8" in (
-        pieces.output
-    )
-    assert TrainedClassifier.load(tmp_path / "pieces").config["fine_tuning"]["micro_batch"] == 8
-    assert "batches encoded in pieces of 8" in (tmp_path / "pieces/MODEL_CARD.md").read_text()
-    whole = invoke(*train, "--micro-batch", "0", "--out", str(tmp_path / "whole"))
-    assert whole.exit_code == 0, whole.output
-    assert "pieces" not in whole.output
-    assert "micro_batch" not in TrainedClassifier.load(tmp_path / "whole").config["fine_tuning"]
-
-
 def test_the_time_left_is_paced_by_the_steps_after_the_warm_up():
     from narratives.finetune import time_left
 
@@ -1202,7 +1181,7 @@ def test_fine_tuning_counts_the_padding_of_pieces_of_similar_length():
     from narratives.finetune import padded_tokens
     from narratives.train import TrainOptions
 
-    assert TrainOptions().micro_batch is None  # each batch whole unless asked
+    assert TrainOptions().micro_batch is None  # pieces only where batches are mostly padding
     # Longest first, in pieces of 8: [100, 90, 9, 9, 9, 9, 9, 9] pads to 100 each, the last
     # two to 9: 8 * 100 + 2 * 9, against 10 * 100 padded as one batch.
     lengths = np.array([9, 100, 9, 9, 90, 9, 9, 9, 9, 9])
@@ -1285,24 +1264,32 @@ def test_predict_lists_every_unusable_line_and_codes_nothing(linear_model: Path,
     assert not out.exists() or out.read_text() == ""
 
 
-def test_fine_tuning_suggests_pieces_when_batches_are_mostly_padding(tmp_path: Path):
+def test_mostly_padded_batches_are_encoded_in_pieces_on_a_cpu_unless_asked_whole(tmp_path: Path):
     lines = (EXCLUSIVE / "train.jsonl").read_text().splitlines()
     long = json.loads(lines[0])
     long["text"] = " ".join([long["text"]] * 12)  # one paragraph among one-sentence passages
     padded = tmp_path / "padded.jsonl"
     padded.write_text("\n".join([json.dumps(long), *lines[1:]]) + "\n")
     args = ("train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples", str(padded),
-            "--method", "fine-tune", "--epochs", "1", "--min-steps", "1")  # fmt: skip
-    whole = invoke(*args, "--out", str(tmp_path / "whole"))
+            "--method", "fine-tune", "--epochs", "1", "--min-steps", "1", "--device", "cpu")  # fmt: skip
+    auto = invoke(*args, "--out", str(tmp_path / "auto"))
+    assert auto.exit_code == 0, auto.output
+    assert "padding (long passages among short ones): each is encoded in pieces of 8" in auto.stderr
+    whole = invoke(*args, "--out", str(tmp_path / "whole"), "--micro-batch", "0")
     assert whole.exit_code == 0, whole.output
-    assert "padding (long passages among short ones): --micro-batch 8 encodes" in whole.stderr
+    assert "pieces" not in whole.stderr
     pieces = invoke(*args, "--out", str(tmp_path / "pieces"), "--micro-batch", "4")
     assert pieces.exit_code == 0, pieces.output
-    assert "--micro-batch 8 encodes" not in pieces.stderr
-    tuned = {name: TrainedClassifier.load(tmp_path / name).config for name in ("whole", "pieces")}
+    assert "pieces" not in pieces.stderr  # as asked: nothing to say
+    tuned = {n: TrainedClassifier.load(tmp_path / n).config for n in ("auto", "whole", "pieces")}
+    assert tuned["auto"]["fine_tuning"]["micro_batch"] == 8  # recorded, and on the card
+    assert "batches encoded in pieces of 8" in (tmp_path / "auto/MODEL_CARD.md").read_text()
+    assert "micro_batch" not in tuned["whole"]["fine_tuning"]
     assert tuned["pieces"]["options"]["micro_batch"] == 4
+    assert tuned["pieces"]["fine_tuning"]["micro_batch"] == 4
     # the same batch read in pieces of similar length: far fewer tokens, padding included
-    assert tuned["pieces"]["fine_tuning"]["tokens"] < tuned["whole"]["fine_tuning"]["tokens"] / 2
+    for name in ("auto", "pieces"):
+        assert tuned[name]["fine_tuning"]["tokens"] < tuned["whole"]["fine_tuning"]["tokens"] / 2
 
 
 def test_train_notes_a_code_it_coded_on_none_of_its_calibration_examples():

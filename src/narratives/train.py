@@ -113,7 +113,7 @@ class TrainOptions:
     # pieces of `finetune.AUTO_PIECES` on a CPU where whole batches would be over half
     # padding, else whole). benchmarks/micro_batch.py, 21 steps in bfloat16: where a tenth of
     # the passages are ~150-340 words among short ones, 125 s whole and 50 s in pieces of 8;
-    # on the shipped examples (44% padding, so whole by default) 40 s and 32-37 s. The
+    # on the shipped examples (44-47% padding, so whole by default) 40 s and 32-37 s. The
     # arithmetic is the same, but dropout draws its masks piece by piece, so a seed trains
     # another model: two models of the shipped recipe in pieces scored 0.03-0.04 lower on the
     # development passages than their seeds whole, and on mostly-padded batches two seeds in
