@@ -1,6 +1,6 @@
 """Training's defaults on two codebooks from another domain (benchmarks/data/other-codebooks).
 
-    python benchmarks/other_codebooks.py [--methods auto,linear,fine-tune] [--micro-batch N]
+    python benchmarks/other_codebooks.py [--methods auto,linear,fine-tune] [--micro-batch N] [--seed S]
 
 For each codebook (an exclusive one of five codes, a multi-label one of ten), trains on its
 train file with each method (as `narratives train` would, otherwise its defaults) and scores
@@ -20,7 +20,8 @@ either way.
 
 Those fine-tunings ran with whole batches. Since then a CPU encodes mostly-padded batches in
 pieces of 8 by default (docs/coding-quality.md, "Training time"); `--micro-batch 0` reruns
-them whole.
+them whole. Patient-feedback fine-tuned so: 0.766 (accuracy 0.775) in 168 s, with `--seed 1`
+0.790 (0.800) in 175 s, against 0.814 (0.825) in 382 s whole with seed 1.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="auto,linear,fine-tune")
     parser.add_argument("--micro-batch", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--codebooks", default="patient-feedback,food-poverty")
     parser.add_argument(
         "--whole-examples",
@@ -63,6 +65,7 @@ def main() -> None:
                 opts = TrainOptions(
                     method=method,
                     micro_batch=args.micro_batch,
+                    seed=args.seed,
                     train_windows=not args.whole_examples,
                 )
                 started = time.monotonic()
