@@ -40,10 +40,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from long_passages import joined  # noqa: E402
 
-from narratives.classify import split_long  # noqa: E402
+from narratives.classify import pool_scores, split_long  # noqa: E402
 from narratives.codebook import load_codebook  # noqa: E402
 from narratives.embed import embed_texts  # noqa: E402
 from narratives.examples import label_matrix, load_examples  # noqa: E402
+from narratives.train import _example_vectors  # noqa: E402
 
 WINDOW = 153  # what all-MiniLM-L6-v2 reads, in words (train._window_words)
 WAYS = ("whole", "bag mean", "windows", "windows 1/n", "witness 1", "witness 2")
@@ -95,8 +96,7 @@ def mean_auc(heads: list, texts: list[str], labels: np.ndarray, embed: Embedding
 
     units, owner = split_long(texts, WINDOW)
     unit_scores = np.stack([h.decision_function(embed(units)) for h in heads], 1)
-    scores = np.full((len(texts), len(heads)), -np.inf)
-    np.maximum.at(scores, owner, unit_scores)
+    scores = pool_scores(unit_scores, owner, len(texts), "max")
     return float(np.mean([roc_auc_score(labels[:, j], scores[:, j]) for j in range(len(heads))]))
 
 
@@ -120,9 +120,7 @@ def main() -> None:
             texts, labels = joined(examples, gold, pool, k, 1, seed=seed)
             units, owner = split_long(texts, WINDOW)
             whole, windows = embed(texts), embed(units)
-            bag = np.zeros_like(whole)
-            np.add.at(bag, owner, windows)
-            bag /= np.linalg.norm(bag, axis=1, keepdims=True)
+            bag = _example_vectors(windows, owner, len(texts))
             per_window = labels[owner]
             plain = fit(windows, per_window)
             once = witness(plain, windows, per_window, owner)
