@@ -111,3 +111,31 @@ def test_the_codebook_command_refuses_a_broken_codebook_or_examples_with_every_p
     result = _codebook_cli([str(book), "--examples", str(coded)])
     assert result.exit_code == 1
     assert "line 2: codes not in codebook t@1: ['b']" in result.output
+
+
+def test_ids_may_be_any_one_line_name_but_not_the_same_name_twice(tmp_path: Path):
+    path = tmp_path / "cb.yaml"
+    path.write_text(
+        "name: x\nversion: 1\ncodes:\n"
+        "  - id: Trust\n    definition: one\n"
+        "  - id: A1.2\n    definition: two\n"
+        "  - id: 7\n    definition: three\n"
+    )
+    assert load_codebook(path).ids == ["Trust", "A1.2", "7"]
+    path.write_text(
+        "name: x\nversion: 1\ncodes:\n"
+        "  - id: Trust\n    definition: one\n"
+        "  - id: trust\n    definition: two\n"
+        '  - id: "tab\\there"\n    definition: three\n'
+        "  - id: [a, b]\n    definition: four\n"
+        "  - id:\n    definition: five\n"
+    )
+    with pytest.raises(CodebookError) as caught:
+        load_codebook(path)
+    assert str(caught.value).splitlines()[1:] == [
+        "  - code 'trust': duplicate id (codes #1 and #2 in the 'codes' list differ only in "
+        "case; give each code its own id)",
+        "  - code 'tab\there': id must be one line of text, without tabs or line breaks",
+        "  - code #4: id must be a single name, e.g. 'trust'",
+        "  - code #5: missing 'id'",
+    ]

@@ -1327,3 +1327,42 @@ def test_another_domains_codebook_trains_and_evaluates_with_the_defaults(name: s
     else:
         assert report["confusion"]["labels"] == ["access", "communication", "dignity", "waiting",
                                                  "other"]  # fmt: skip
+
+
+def test_a_team_may_name_its_codes_as_it_likes(tmp_path: Path):
+    """Ids such as 'Access to care (A1)' train, evaluate and predict as plain ids do, with the
+    same figures: an id is a name, never read as a word by the model."""
+    data = ROOT / "benchmarks/data/other-codebooks"
+    names = {"access": "Access to care (A1)", "communication": "Communication",
+             "dignity": "Dignity & respect", "waiting": "WAITING", "other": "n/a"}  # fmt: skip
+    codebook = (data / "patient-feedback.yaml").read_text()
+    for old, new in names.items():
+        codebook = codebook.replace(f"  - id: {old}\n", f'  - id: "{new}"\n')
+    (tmp_path / "named.yaml").write_text(codebook)
+    for part in ("train", "test"):
+        with open(tmp_path / f"named-{part}.jsonl", "w") as out:
+            for line in (data / f"patient-feedback-{part}.jsonl").read_text().splitlines():
+                row = json.loads(line)
+                row["codes"] = [names[c] for c in row["codes"]]
+                out.write(json.dumps(row) + "\n")
+    reports = {}
+    for name, folder in (("patient-feedback", data), ("named", tmp_path)):
+        trained = invoke("train", "--codebook", str(folder / f"{name}.yaml"), "--examples",
+                         str(folder / f"{name}-train.jsonl"), "--out", str(tmp_path / name))  # fmt: skip
+        assert trained.exit_code == 0, trained.output
+        result = invoke("evaluate", "--model", str(tmp_path / name), "--examples",
+                        str(folder / f"{name}-test.jsonl"), "--format", "json", "--bootstrap", "0")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads(result.stdout)
+    plain, named = reports["patient-feedback"], reports["named"]
+    assert named["confusion"]["labels"] == list(names.values())
+    assert named["confusion"]["matrix"] == plain["confusion"]["matrix"]
+    assert named["macro_f1"] == plain["macro_f1"] > 0.65
+    assert named["per_code"] == {names[c]: v for c, v in plain["per_code"].items()}
+    predicted = tmp_path / "predicted.jsonl"
+    result = invoke("predict", "--model", str(tmp_path / "named"), "--input",
+                    str(tmp_path / "named-test.jsonl"), "--output", str(predicted))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in predicted.read_text().splitlines()]
+    assert {c for r in rows for c in r["codes"]} <= set(names.values())
+    assert all(set(r["scores"]) == set(names.values()) for r in rows)

@@ -22,7 +22,9 @@ from pathlib import Path
 
 TOP_KEYS = {"name", "version", "description", "exclusive", "codes"}
 CODE_KEYS = {"id", "label", "definition", "include", "exclude", "examples"}
-CODE_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Any one line of text: a team's own codebook may name its codes "Trust", "A1.2" or "Not
+# listened to". Ids are only ever values (in the store, in JSON, on the command line).
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class CodebookError(ValueError):
@@ -83,6 +85,14 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+def _id(raw: dict) -> str:
+    """A code's id as written: YAML's numbers as their digits; nothing when it is missing."""
+    value = raw.get("id")
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()
+
+
 def _unknown_keys(mapping: dict, allowed: set[str]) -> list[str]:
     """A problem for each key of `mapping` not in `allowed`, naming a near miss if any."""
     found = []
@@ -118,25 +128,31 @@ def parse_codebook(data: object, sha256: str = "", source: str = "codebook") -> 
         raw_codes = []
     codes: list[Code] = []
     # Where each id occurs (1-based positions in `codes:`), so a duplicate names them all.
+    # Ids differing only in case count as one: a coder typing either would mean the same code.
     positions: dict[str, list[int]] = {}
     for i, raw in enumerate(raw_codes, start=1):
         if isinstance(raw, dict):
-            positions.setdefault(str(raw.get("id", "")).strip(), []).append(i)
+            positions.setdefault(_id(raw).casefold(), []).append(i)
     for i, raw in enumerate(raw_codes, start=1):
         if not isinstance(raw, dict):
             problems.append(f"code #{i} must be a mapping with id and definition")
             continue
-        cid = str(raw.get("id", "")).strip()
+        cid = _id(raw)
         where = f"code '{cid}'" if cid else f"code #{i}"
         problems += [f"{where}: {p}" for p in _unknown_keys(raw, CODE_KEYS)]
-        if not cid:
+        shared = positions[cid.casefold()]
+        if isinstance(raw.get("id"), dict | list):
+            problems.append(f"code #{i}: id must be a single name, e.g. 'trust'")
+        elif not cid:
             problems.append(f"{where}: missing 'id'")
-        elif not CODE_ID.match(cid):
-            problems.append(f"{where}: id must be lower-case letters, digits, '-' or '_'")
-        elif len(positions[cid]) > 1 and i == positions[cid][1]:  # once, at the first repeat
+        elif CONTROL.search(cid):
+            problems.append(f"{where}: id must be one line of text, without tabs or line breaks")
+        elif len(shared) > 1 and i == shared[1]:  # once, at the first repeat
+            same = len({_id(raw_codes[n - 1]) for n in shared}) == 1
+            alike = "share it" if same else "differ only in case"
             problems.append(
-                f"{where}: duplicate id (codes {_positions(positions[cid])} in the 'codes' list "
-                "share it; give each code its own id)"
+                f"{where}: duplicate id (codes {_positions(shared)} in the 'codes' list "
+                f"{alike}; give each code its own id)"
             )
         if not _text(raw.get("definition")):
             problems.append(f"{where}: missing 'definition'")
