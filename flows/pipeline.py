@@ -26,6 +26,7 @@ from narratives.classify import (
     Classifier,
     codings_from_scores,
     context_vectors,
+    is_trained_model,
     load_classifier,
     pool_scores,
     scoring_units,
@@ -50,15 +51,22 @@ def ingest(paths: list[str], manifest: str | None, settings: Settings):
     )
 
 
-@task(name="load classifier", **TASK)
-def prepare_classifier(settings: Settings) -> Classifier:
-    codebook = load_codebook(settings.codebook)
+def classifier_for(settings: Settings) -> Classifier:
+    """The settings' classifier. Raises CodebookError or ModelError when the codebook or the
+    model cannot be used: the CLI calls this before the flow starts, to say so in one line."""
+    # A trained model codes by the codebook it was trained on unless one is named.
+    own = is_trained_model(settings.model_dir) and not settings.codebook_given
     return load_classifier(
         settings.model_dir,
-        codebook,
+        None if own else load_codebook(settings.codebook),
         lambda texts: embed_texts(texts, settings.embedding_model, settings.batch_size),
         settings.embedding_model,
     )
+
+
+@task(name="load classifier", **TASK)
+def prepare_classifier(settings: Settings) -> Classifier:
+    return classifier_for(settings)
 
 
 @task(name="segment passages", **TASK)

@@ -173,7 +173,36 @@ def test_a_bad_codebook_fails_the_run_with_one_clear_line(corpus: Path, db: Path
     assert result.exit_code == 1
     assert "code 'a': missing 'definition'" in result.output
     assert "code 'a': duplicate id" in result.output
+    assert "Traceback" not in result.output  # checked before the flow starts
     assert not db.exists() or counts(db)["documents"] == 0
+
+
+def test_a_trained_model_codes_by_its_own_codebook_unless_another_is_named(
+    corpus: Path, db: Path, tmp_path: Path
+):
+    from tests.conftest import ROOT
+
+    topics = ROOT / "tests/data/exclusive"
+    model = tmp_path / "topics-model"
+    trained = CliRunner().invoke(main, ["train", "--codebook", str(topics / "codebook.yaml"),
+                                        "--examples", str(topics / "train.jsonl"), "--out", str(model)])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    shipped = ROOT / "data/codebooks/systems-leadership.yaml"
+    refused = CliRunner().invoke(
+        main,
+        ["run", str(corpus), "--db", str(db), "--model", str(model), "--codebook", str(shipped)],
+    )
+    assert refused.exit_code == 1
+    assert "was trained on codebook meeting-topics@2 with codes" in refused.output
+    assert "Traceback" not in refused.output and not db.exists()
+    status, summary = run(str(corpus), "--db", str(db), "--model", str(model))
+    assert status == 0 and summary["codings"] > 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT codebook, codebook_version FROM runs").fetchall() == [
+            ("meeting-topics", "2")
+        ]
+        codes = {c for (c,) in con.execute("SELECT DISTINCT code FROM codings").fetchall()}
+    assert codes <= {"money", "staff", "residents"} and codes
 
 
 @pytest.mark.parametrize("flag", [["--help"]])

@@ -103,14 +103,21 @@ class ZeroShotClassifier:
         return np.zeros(scores.shape, dtype=bool)
 
 
+def is_trained_model(model_dir: Path | None) -> bool:
+    return model_dir is not None and (Path(model_dir) / "config.json").exists()
+
+
 def load_classifier(
-    model_dir: Path | None, codebook: Codebook, embed: Embed, embedding_model: str
+    model_dir: Path | None, codebook: Codebook | None, embed: Embed, embedding_model: str
 ) -> Classifier:
-    """The trained model in `model_dir` if there is one for this codebook, else zero-shot."""
-    if model_dir is not None and (Path(model_dir) / "config.json").exists():
+    """The trained model in `model_dir` if there is one, else zero-shot from `codebook`. A
+    trained model codes by its own codebook; a `codebook` given must have the same codes."""
+    if is_trained_model(model_dir):
         from narratives.model import TrainedClassifier
 
         return TrainedClassifier.load(Path(model_dir), codebook=codebook)
+    if codebook is None:
+        raise ValueError(f"{model_dir} holds no trained model: coding zero-shot needs a codebook")
     return ZeroShotClassifier(codebook, embed, embedding_model)
 
 

@@ -58,7 +58,12 @@ def main() -> None:
     help="CSV of case attributes: file,title,place,project,wave,date,role.",
 )
 @db_option
-@click.option("--codebook", type=click.Path(path_type=Path), help="Codebook YAML file.")
+@click.option(
+    "--codebook",
+    type=click.Path(path_type=Path),
+    help="Codebook YAML file [default: a trained model's own; zero-shot: "
+    "data/codebooks/systems-leadership.yaml]. Given with a trained model, it must have its codes.",
+)
 @click.option(
     "--model",
     "model_dir",
@@ -101,6 +106,7 @@ def _run_pipeline(
     from narratives.codebook import CodebookError
     from narratives.embed import EmbeddingModelError
     from narratives.ingest import ManifestError
+    from narratives.model import ModelError
     from narratives.records import RunSummary
     from narratives.settings import SettingsError
     from narratives.store import StoreError
@@ -116,10 +122,16 @@ def _run_pipeline(
     from flows import configure_prefect
 
     configure_prefect(settings.prefect_home, "INFO" if verbose else "WARNING")
-    from flows.pipeline import with_task_runner
+    from flows.pipeline import classifier_for, with_task_runner
 
     pipeline = with_task_runner(settings.dask_address)
     try:
+        # The codebook and model checked first: their problems in one line, not a flow's log.
+        classifier_for(
+            Settings.from_env(
+                model_dir=model_dir, codebook=codebook, embedding_model=embedding_model
+            )
+        )
         result = pipeline(
             paths=[str(p) for p in paths],
             manifest=str(manifest) if manifest else None,
@@ -128,7 +140,9 @@ def _run_pipeline(
             model_dir=str(model_dir) if model_dir else None,
             codebook=str(codebook) if codebook else None,
         )
-    except (CodebookError, EmbeddingModelError, ManifestError, SettingsError, StoreError) as e:
+    except (
+        CodebookError, EmbeddingModelError, ManifestError, ModelError, SettingsError, StoreError
+    ) as e:  # fmt: skip
         raise UserError(str(e)) from e
     return RunSummary.from_json(result)
 

@@ -38,6 +38,9 @@ class Settings:
     # codes zero-shot from the codebook.
     model_dir: Path = Path("models/systems-leadership")
     codebook: Path = Path("data/codebooks/systems-leadership.yaml")
+    # Whether the codebook was named (a flag or $NARRATIVES_CODEBOOK). When it was not, a
+    # trained model codes by the codebook it was trained on; when it was, the two must agree.
+    codebook_given: bool = False
     interviewer_labels: tuple[str, ...] = DEFAULT_INTERVIEWER_LABELS
     code_interviewer: bool = False
     max_words: int = 120
@@ -64,6 +67,7 @@ class Settings:
         for name in ("db", "model_dir", "codebook", "prefect_home"):
             if name in values:
                 values[name] = Path(values[name])  # type: ignore[arg-type]
+        values["codebook_given"] = "codebook" in values
         for name in ("model_dir", "codebook"):
             if name not in values:
                 values[name] = _shipped(getattr(cls, name))
