@@ -152,6 +152,7 @@ def pipeline(
             codebook_version=cb.version, codebook_sha256=cb.sha256,
             narratives_version=__version__,
         )  # fmt: skip
+        store.record_codebook(con, cb, run_id)
     for earlier in dead:
         get_run_logger().warning(
             "run %s was killed before it finished: marked failed; what it loaded stays, and "

@@ -202,7 +202,21 @@ def test_a_trained_model_codes_by_its_own_codebook_unless_another_is_named(
             ("meeting-topics", "2")
         ]
         codes = {c for (c,) in con.execute("SELECT DISTINCT code FROM codings").fetchall()}
+        passage = con.execute("SELECT passage_id FROM evidence LIMIT 1").fetchone()[0]
     assert codes <= {"money", "staff", "residents"} and codes
+    # Commands on the database take its codes from the codebook its run coded by.
+    human = tmp_path / "human.csv"
+    human.write_text(f"passage_id,code\n{passage},staff\n")
+    imported = CliRunner().invoke(
+        main, ["import-codings", str(human), "--coder", "ann", "--db", str(db)]
+    )
+    assert imported.exit_code == 0, imported.output
+    report = tmp_path / "report.html"
+    written = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(report)])
+    assert written.exit_code == 0, written.output
+    page = report.read_text()
+    assert 'data-code="feeling"' not in page
+    assert "</span>Staff</button>" in page  # the codebook's label, not the id
 
 
 @pytest.mark.parametrize("flag", [["--help"]])

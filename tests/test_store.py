@@ -129,3 +129,22 @@ def test_a_locked_database_waits_then_names_the_holder(tmp_path: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_codebook_of_the_latest_finished_run_is_kept_whole(tmp_path: Path):
+    from narratives.codebook import load_codebook
+    from tests.conftest import ROOT
+
+    shipped = load_codebook(ROOT / "data/codebooks/systems-leadership.yaml")
+    topics = load_codebook(ROOT / "tests/data/exclusive/codebook.yaml")
+    with store.open_store(tmp_path / "a.duckdb") as con:
+        assert store.latest_codebook(con) is None
+        for run_id, cb in (("r1", shipped), ("r2", topics), ("r3", shipped)):
+            store.start_run(con, run_id, [], codebook_sha256=cb.sha256)
+            store.record_codebook(con, cb, run_id)
+            if run_id != "r3":  # r3 is still running
+                store.finish_run(con, run_id, "ok", {})
+        assert con.execute("SELECT name, first_run_id FROM codebooks ORDER BY 2").fetchall() == [
+            ("systems-leadership", "r1"), ("meeting-topics", "r2")
+        ]  # fmt: skip
+        assert store.latest_codebook(con) == topics

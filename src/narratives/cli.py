@@ -938,8 +938,26 @@ def _existing_db(db: Path | None) -> Settings:
 
 
 def _codebook_or_none(settings: Settings):
-    from narratives.codebook import CodebookError, load_codebook
+    """The codebook for commands on a database: the file named ($NARRATIVES_CODEBOOK), else
+    the one the database's latest run coded by, else the shipped one; None if unusable."""
+    import duckdb
 
+    from narratives.codebook import CodebookError, load_codebook
+    from narratives.query import reader_path
+    from narratives.store import StoreError, connect, latest_codebook
+
+    if not settings.codebook_given and reader_path(settings).exists():
+        try:  # before the command opens the database itself
+            con = connect(reader_path(settings), read_only=True, lock_timeout=5)
+        except (StoreError, duckdb.Error):
+            con = None
+        if con is not None:
+            try:
+                recorded = latest_codebook(con)
+            finally:
+                con.close()
+            if recorded is not None:
+                return recorded
     try:
         return load_codebook(settings.codebook)
     except CodebookError:
@@ -1395,10 +1413,11 @@ def export_qdpx_command(file, db, coders) -> None:
     from narratives.store import StoreError, connect
 
     settings = _existing_db(db)
+    codebook = _codebook_or_none(settings)
     try:
         con = connect(reader_path(settings), read_only=True)
         try:
-            s = export_qdpx(con, file, _codebook_or_none(settings), coders, settings.db.stem)
+            s = export_qdpx(con, file, codebook, coders, settings.db.stem)
         finally:
             con.close()
     except (QdpxError, StoreError) as e:
@@ -1426,9 +1445,10 @@ def import_qdpx_command(file, coder, db) -> None:
     from narratives.store import StoreError, open_store, publish
 
     settings = _existing_db(db)
+    codebook = _codebook_or_none(settings)
     try:
         with open_store(settings.db) as con:
-            s = import_qdpx(con, file, coder, _codebook_or_none(settings))
+            s = import_qdpx(con, file, coder, codebook)
             if s.stored:
                 publish(con, settings.db)
     except (QdpxError, StoreError) as e:

@@ -71,6 +71,21 @@ class Codebook:
             pairs.extend((text, code.id) for text in code.examples)
         return pairs
 
+    def content(self) -> dict:
+        """The codebook as the mapping its YAML file holds (what `parse_codebook` reads):
+        stored with every model and, per run, in the database's `codebooks` table."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "exclusive": self.exclusive,
+            "codes": [
+                {k: v for k, v in c.__dict__.items() if v not in ("", ())}
+                | {"examples": list(c.examples)}
+                for c in self.codes
+            ],
+        }
+
     @property
     def ref(self) -> str:
         """`name@version`, as recorded on codings."""

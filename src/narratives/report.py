@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from narratives import __version__
+from narratives.codebook import Codebook
 from narratives.excerpts import citation
 from narratives.pseudonymise import pseudonymiser_for
 from narratives.settings import Settings
@@ -114,11 +115,12 @@ class ReportData:
 
 def collect_report_data(
     con: duckdb.DuckDBPyConnection,
-    codebook_path: Path | None = None,
+    codebook_path: Path | Codebook | None = None,
     real_names: bool = False,
     db_label: str = "",
 ) -> ReportData:
-    """The report's figures and excerpts from an open (read-only) connection."""
+    """The report's figures and excerpts from an open (read-only) connection; codes in the
+    order of `codebook_path` (a codebook, or its file), with its labels."""
     n_docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
     n_coded = con.execute("SELECT count(*) FROM codings WHERE source = 'model'").fetchone()[0]
     if not n_docs or not n_coded:
@@ -193,21 +195,22 @@ def collect_report_data(
 
 
 def _codes_and_labels(
-    codebook_path: Path | None, stored: Sequence[str]
+    codebook_path: Path | Codebook | None, stored: Sequence[str]
 ) -> tuple[tuple[str, ...], dict[str, str]]:
     """The codebook's codes in its order, then any other stored code; labels where known."""
     from narratives.codebook import CodebookError, load_codebook
 
     order: list[str] = []
     labels: dict[str, str] = {}
-    if codebook_path is not None:
+    cb = codebook_path if isinstance(codebook_path, Codebook) else None
+    if codebook_path is not None and cb is None:
         try:
             cb = load_codebook(codebook_path)
         except CodebookError:
             cb = None
-        if cb is not None:
-            order = cb.ids
-            labels = {c.id: c.label for c in cb.codes}
+    if cb is not None:
+        order = cb.ids
+        labels = {c.id: c.label for c in cb.codes}
     order += [c for c in stored if c not in order]
     return tuple(order), {c: labels.get(c, c) for c in order}
 
@@ -576,7 +579,7 @@ document. {_e(names)}</p>
 def write_report(settings: Settings, out: Path, real_names: bool = False) -> ReportData:
     """Write the HTML report of `settings.db` (read from its published copy) to `out`."""
     from narratives.query import reader_path
-    from narratives.store import StoreError, connect
+    from narratives.store import StoreError, connect, latest_codebook
 
     path = reader_path(settings)
     try:
@@ -584,7 +587,9 @@ def write_report(settings: Settings, out: Path, real_names: bool = False) -> Rep
     except StoreError as e:
         raise ReportError(str(e)) from e
     try:
-        data = collect_report_data(con, settings.codebook, real_names, str(settings.db))
+        # The codebook the database was coded by, unless a file is named.
+        recorded = None if settings.codebook_given else latest_codebook(con)
+        data = collect_report_data(con, recorded or settings.codebook, real_names, str(settings.db))
     finally:
         con.close()
     out = Path(out)

@@ -544,4 +544,26 @@ COMMENT ON COLUMN runs.status IS 'running | ok | partial | failed (a run still r
     'process has gone, killed outright, is marked failed by the next run on its machine)';
 """,
     ),
+    (
+        "the codebooks runs coded by, whole: commands on a database know its codes",
+        """
+CREATE TABLE codebooks (
+    sha256 VARCHAR PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    content JSON NOT NULL,
+    first_run_id VARCHAR
+);
+COMMENT ON TABLE codebooks IS 'Each codebook a run coded by, whole (runs.codebook_sha256 names '
+    'it): review, report, import-codings and the REFI-QDA exchange take the latest run''s '
+    'codes, labels and definitions from here unless a codebook file is named';
+COMMENT ON COLUMN codebooks.sha256 IS 'sha256 of the codebook file, as in runs.codebook_sha256';
+COMMENT ON COLUMN codebooks.name IS 'Name of the codebook';
+COMMENT ON COLUMN codebooks.version IS 'Version of the codebook';
+COMMENT ON COLUMN codebooks.content IS 'The codebook as in its YAML file, as a JSON object '
+    '(name, version, description, exclusive, codes with id, label, definition, include, '
+    'exclude, examples)';
+COMMENT ON COLUMN codebooks.first_run_id IS 'The first run that coded by it';
+""",
+    ),
 ]

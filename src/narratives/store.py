@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from narratives.codebook import Codebook, parse_codebook
 from narratives.records import Coding, Document, Passage, Rejection
 from narratives.schema import MIGRATIONS
 from narratives.settings import read_copy_path
@@ -115,6 +116,32 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             raise
         ran += 1
     return ran
+
+
+def record_codebook(con: duckdb.DuckDBPyConnection, codebook: Codebook, run_id: str) -> None:
+    """Keep the whole codebook a run codes by (once per file hash)."""
+    con.execute(
+        "INSERT INTO codebooks VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [codebook.sha256, codebook.name, codebook.version, json.dumps(codebook.content()), run_id],
+    )
+
+
+def latest_codebook(con: duckdb.DuckDBPyConnection) -> Codebook | None:
+    """The codebook the latest run that finished coded by, or None (no such run, or a
+    database from before codebooks were kept)."""
+    if not con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_name = 'codebooks'"
+    ).fetchall():
+        return None  # a read copy published before the migration
+    row = con.execute(
+        "SELECT c.content, c.sha256 FROM runs r JOIN codebooks c ON c.sha256 = r.codebook_sha256 "
+        "WHERE r.status IN ('ok', 'partial') ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1"
+    ).fetchone()
+    return (
+        parse_codebook(json.loads(row[0]), row[1], source="the database's codebook")
+        if row
+        else None
+    )
 
 
 def start_run(

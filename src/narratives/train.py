@@ -515,7 +515,7 @@ def train(
             "name": codebook.name,
             "version": codebook.version,
             "sha256": codebook.sha256,
-            "content": _codebook_content(codebook),
+            "content": codebook.content(),
         },
         "embedding_model": opts.embedding_model,
         "encoder": "encoder" if (staging / "encoder").is_dir() else None,
@@ -598,20 +598,6 @@ def _window_words(
         return readable
     typical = int(np.ceil(np.percentile([len(t.split()) for t in texts], 95)))
     return max(MIN_WINDOW_WORDS, min(typical, readable))
-
-
-def _codebook_content(codebook: Codebook) -> dict:
-    return {
-        "name": codebook.name,
-        "version": codebook.version,
-        "description": codebook.description,
-        "exclusive": codebook.exclusive,
-        "codes": [
-            {k: v for k, v in c.__dict__.items() if v not in ("", ())}
-            | {"examples": list(c.examples)}
-            for c in codebook.codes
-        ],
-    }
 
 
 def _never_coded(report: dict, method: str) -> list[str]:
