@@ -64,8 +64,9 @@ def use_bf16(precision: str, device_type: str = "cpu") -> bool:
     in float32 (the whole `train` command 1.4x less). Without AMX bfloat16 is emulated and no
     faster, so "auto" keeps float32 there. On a GPU "auto" keeps float32 too: on one NVIDIA
     H200, `make train`'s whole command took 25-27 s in float32 against 33-35 s in bfloat16,
-    on one H100 26-35 s against 40-49 s (runs alternated on a warm machine; docs/coding-quality.md, "Training time"), since an
-    encoder this small gives the GPU too little work for autocast's casts to pay."""
+    on one H100 26-35 s against 40-49 s (runs alternated on a warm machine;
+    docs/coding-quality.md, "Training time"), since an encoder this small gives the GPU too
+    little work for autocast's casts to pay."""
     if precision != "auto":
         return precision == "bf16"
     if device_type != "cpu":
