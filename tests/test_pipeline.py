@@ -184,8 +184,18 @@ def test_a_trained_model_codes_by_its_own_codebook_unless_another_is_named(
 
     topics = ROOT / "tests/data/exclusive"
     model = tmp_path / "topics-model"
-    trained = CliRunner().invoke(main, ["train", "--codebook", str(topics / "codebook.yaml"),
-                                        "--examples", str(topics / "train.jsonl"), "--out", str(model)])  # fmt: skip
+    trained = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--codebook",
+            str(topics / "codebook.yaml"),
+            "--examples",
+            str(topics / "train.jsonl"),
+            "--out",
+            str(model),
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     shipped = ROOT / "data/codebooks/systems-leadership.yaml"
     refused = CliRunner().invoke(

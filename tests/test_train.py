@@ -1347,11 +1347,27 @@ def test_a_team_may_name_its_codes_as_it_likes(tmp_path: Path):
                 out.write(json.dumps(row) + "\n")
     reports = {}
     for name, folder in (("patient-feedback", data), ("named", tmp_path)):
-        trained = invoke("train", "--codebook", str(folder / f"{name}.yaml"), "--examples",
-                         str(folder / f"{name}-train.jsonl"), "--out", str(tmp_path / name))  # fmt: skip
+        trained = invoke(
+            "train",
+            "--codebook",
+            str(folder / f"{name}.yaml"),
+            "--examples",
+            str(folder / f"{name}-train.jsonl"),
+            "--out",
+            str(tmp_path / name),
+        )
         assert trained.exit_code == 0, trained.output
-        result = invoke("evaluate", "--model", str(tmp_path / name), "--examples",
-                        str(folder / f"{name}-test.jsonl"), "--format", "json", "--bootstrap", "0")  # fmt: skip
+        result = invoke(
+            "evaluate",
+            "--model",
+            str(tmp_path / name),
+            "--examples",
+            str(folder / f"{name}-test.jsonl"),
+            "--format",
+            "json",
+            "--bootstrap",
+            "0",
+        )
         assert result.exit_code == 0, result.output
         reports[name] = json.loads(result.stdout)
     plain, named = reports["patient-feedback"], reports["named"]
