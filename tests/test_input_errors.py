@@ -269,3 +269,14 @@ def test_good_examples_still_load(tmp_path: Path):
         ("The grant ends.", ("funding-gap", "access"), ""),
     ]
     assert len(sha) == 64
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_code_given_twice_or_with_spaces_around_it_is_that_code(tmp_path: Path, exclusive: bool):
+    path = tmp_path / "coded.jsonl"
+    path.write_text(
+        '{"text": "The roof leaks.", "codes": ["premises", "premises"]}\n'
+        '{"text": "The grant ends.", "codes": [" funding-gap "]}\n'
+    )
+    rows, _ = load_examples(path, _codebook(tmp_path, exclusive))
+    assert [r.codes for r in rows] == [("premises",), ("funding-gap",)]

@@ -93,6 +93,8 @@ def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
                 f'line {number}: needs "codes", a list of code ids ([] when none applies); {found}'
             )
             continue
+        # A code given twice, or with spaces around it (spreadsheet exports), is that code.
+        codes = list(dict.fromkeys(c.strip() for c in codes))
         coded += bool(codes)
         if unknown := sorted(set(codes) - known):
             meant = {u: _meant(u, aliases, codebook.ids) for u in unknown}
