@@ -280,3 +280,25 @@ def test_a_code_given_twice_or_with_spaces_around_it_is_that_code(tmp_path: Path
     )
     rows, _ = load_examples(path, _codebook(tmp_path, exclusive))
     assert [r.codes for r in rows] == [("premises",), ("funding-gap",)]
+
+
+def test_a_json_array_file_loads_and_names_the_line_of_a_bad_item(tmp_path: Path):
+    path = tmp_path / "coded.json"
+    path.write_text(
+        '[\n  {"text": "The roof leaks.", "codes": ["premises"]},\n'
+        '  {"text": "The grant ends.",\n   "codes": ["funding-gap"]}\n]\n'
+    )
+    rows, _ = load_examples(path, _codebook(tmp_path))
+    assert [(r.text, r.codes) for r in rows] == [
+        ("The roof leaks.", ("premises",)),
+        ("The grant ends.", ("funding-gap",)),
+    ]
+    path.write_text(path.read_text().replace('"premises"', '"roof"'))
+    assert "line 2: codes not in codebook services@2: ['roof']" in _examples_error(
+        tmp_path, path.read_text(), _codebook(tmp_path)
+    )
+    broken = '[\n  {"text": "The roof leaks.", "codes": ["premises"]}\n  {"text": "x"}\n]\n'
+    assert _examples_error(tmp_path, broken, _codebook(tmp_path)).endswith(
+        "line 3: not JSON (Expecting ',' delimiter); the file starts with '[', so it is read as "
+        "one JSON array (or write one JSON object per line)"
+    )

@@ -38,7 +38,22 @@ class Example:
 
 def jsonl_values(text: str, problems: list[str]) -> Iterator[tuple[int, object]]:
     """(line number, value) for each non-blank line of JSON lines; a line that is not JSON
-    is added to `problems` instead."""
+    is added to `problems` instead. A file that is one JSON array (a `.json` export) gives
+    each of its items, with the line it starts on."""
+    if text.lstrip().startswith("["):
+        items = _array_items(text)
+        if items is None:
+            try:
+                json.loads(text)
+                problems.append("line 1: the file starts with '[' but is not a JSON array")
+            except json.JSONDecodeError as e:
+                problems.append(
+                    f"line {e.lineno}: not JSON ({e.msg}); the file starts with '[', so it is "
+                    "read as one JSON array (or write one JSON object per line)"
+                )
+            return
+        yield from items
+        return
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -48,6 +63,33 @@ def jsonl_values(text: str, problems: list[str]) -> Iterator[tuple[int, object]]
             problems.append(f"line {number}: not JSON ({e.msg})")
             continue
         yield number, value
+
+
+def _array_items(text: str) -> list[tuple[int, object]] | None:
+    """(line it starts on, item) for each item of a JSON array, or None if `text` is not one."""
+    decoder = json.JSONDecoder()
+    items: list[tuple[int, object]] = []
+    at = text.index("[") + 1
+    try:
+        while True:
+            at = _skip_space(text, at)
+            if text.startswith("]", at):
+                return items if not text[at + 1 :].strip() else None
+            value, end = decoder.raw_decode(text, at)
+            items.append((text.count("\n", 0, at) + 1, value))
+            at = _skip_space(text, end)
+            if text.startswith(",", at):
+                at += 1
+            elif not text.startswith("]", at):
+                return None
+    except json.JSONDecodeError:
+        return None
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
 
 
 def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:
