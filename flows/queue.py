@@ -88,8 +88,26 @@ def ensure_load_limit(limit: int = 1) -> None:
             )
 
 
+def deployment_parameters(
+    db: Path, model_dir: Path | None = None, codebook: Path | None = None
+) -> dict[str, str]:
+    """The pipeline's parameters for every queued batch: the database, and the model and
+    codebook when named (absolute: batches run in processes of their own)."""
+    named = {"model_dir": model_dir, "codebook": codebook}
+    return {
+        "db": str(Path(db).resolve()),
+        "load_limit": LOAD_LIMIT,
+        **{k: str(Path(v).resolve()) for k, v in named.items() if v is not None},
+    }
+
+
 def serve(
-    db: Path, api_url: str, dask_address: str | None = None, concurrent_runs: int = 2
+    db: Path,
+    api_url: str,
+    dask_address: str | None = None,
+    concurrent_runs: int = 2,
+    model_dir: Path | None = None,
+    codebook: Path | None = None,
 ) -> None:
     """Register the deployment and run queued batches until interrupted (blocks).
 
@@ -102,7 +120,7 @@ def serve(
         flow = with_task_runner(dask_address)
         flow.serve(
             name=DEPLOYMENT_NAME,
-            parameters={"db": str(Path(db).resolve()), "load_limit": LOAD_LIMIT},
+            parameters=deployment_parameters(db, model_dir, codebook),
             limit=concurrent_runs,
             tags=[TAG],
             description="Evaluators' batch queue: `narratives queue PATH...` submits a batch.",

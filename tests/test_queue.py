@@ -33,7 +33,7 @@ from narratives.queue import (
     run_key,
     user_state,
 )
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 BATCH_A = ["interview.txt", "interview.md", "meeting.vtt"]
 BATCH_B = ["meeting.srt", "interview.docx", "report.txt"]
@@ -113,6 +113,34 @@ def test_queue_without_a_server_says_how_to_start_one(tmp_path):
         f"Error: cannot reach the Prefect server at {url} (ConnectError); start it with "
         "`narratives server`, or pass --api-url (or set PREFECT_API_URL)\n"
     )
+
+
+def test_serve_refuses_a_model_and_codebook_that_disagree_before_it_starts(tmp_path):
+    from flows.queue import deployment_parameters
+    from narratives.queue import LOAD_LIMIT
+
+    topics = ROOT / "tests/data/exclusive"
+    model = tmp_path / "topics"
+    trained = CliRunner().invoke(
+        main,
+        ["train", "--codebook", str(topics / "codebook.yaml"), "--examples",
+         str(topics / "train.jsonl"), "--out", str(model)],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    url = f"http://127.0.0.1:{_free_port()}/api"  # nothing listens: never reached
+    shipped = ROOT / "data/codebooks/systems-leadership.yaml"
+    result = CliRunner().invoke(
+        main, ["serve", "--api-url", url, "--model", str(model), "--codebook", str(shipped)]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: model {model} was trained on codebook meeting-topics@2 with codes"
+    )
+    assert deployment_parameters(tmp_path / "q.duckdb", model) == {
+        "db": str((tmp_path / "q.duckdb").resolve()),
+        "load_limit": LOAD_LIMIT,
+        "model_dir": str(model.resolve()),
+    }
 
 
 def test_queue_refuses_a_missing_path(tmp_path):
@@ -209,7 +237,9 @@ def served(prefect_server, tmp_path_factory):
     work = tmp_path_factory.mktemp("served")
     db = work / "queue.duckdb"
     log = work / "serve.log"
-    process = _start(["serve", "--api-url", url, "--db", str(db)], env, log)
+    # The shipped model, named: batches get it as a deployment parameter.
+    model = ROOT / "models/systems-leadership"
+    process = _start(["serve", "--api-url", url, "--db", str(db), "--model", str(model)], env, log)
 
     def registered() -> bool:
         with prefect_api(url), get_client(sync_client=True) as client:
@@ -240,13 +270,15 @@ def _read(db: Path, query: str) -> list[tuple]:
 def test_serve_creates_the_one_writer_limit(served):
     from prefect.client.orchestration import get_client
 
-    from flows.queue import prefect_api
+    from flows.queue import DEPLOYMENT, prefect_api
     from narratives.queue import LOAD_LIMIT
 
     url, _, _ = served
     with prefect_api(url), get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name(LOAD_LIMIT)
+        deployment = client.read_deployment_by_name(DEPLOYMENT)
     assert (limit.limit, limit.active) == (1, True)
+    assert deployment.parameters["model_dir"] == str(ROOT / "models/systems-leadership")
 
 
 def test_two_batches_and_a_duplicate_are_each_coded_once(served, batches):

@@ -1227,7 +1227,18 @@ def server(host, port) -> None:
     show_default=True,
     help="Batches run at once; their DuckDB writes still take turns.",
 )
-def serve(db, api_url, dask_address, concurrent_runs) -> None:
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path),
+    help="Code every batch with this trained model folder [default: as `narratives run`].",
+)
+@click.option(
+    "--codebook",
+    type=click.Path(path_type=Path),
+    help="Codebook YAML file [default: the model's own; zero-shot: the shipped one].",
+)
+def serve(db, api_url, dask_address, concurrent_runs, model_dir, codebook) -> None:
     """Serve the pipeline to the batch queue: run queued batches until stopped (Ctrl-C).
 
     \b
@@ -1236,15 +1247,23 @@ def serve(db, api_url, dask_address, concurrent_runs) -> None:
     """
     import os
 
+    from narratives.codebook import CodebookError
+    from narratives.model import ModelError
     from narratives.queue import QueueError, check_scheduler
 
-    settings = Settings.from_env(db=db, dask_address=dask_address)
+    settings = Settings.from_env(
+        db=db, dask_address=dask_address, model_dir=model_dir, codebook=codebook
+    )
+    _use_prefect("INFO")  # before flows.pipeline imports prefect
+    from flows.pipeline import classifier_for
+
     try:
+        # A model that cannot code by the codebook fails here, not in every batch.
+        classifier = classifier_for(settings)
         if settings.dask_address:
             check_scheduler(settings.dask_address)
-    except QueueError as e:
+    except (CodebookError, ModelError, QueueError) as e:
         raise UserError(str(e)) from e
-    _use_prefect("INFO")
     # Each batch runs in a process of its own, which must reach the same server.
     os.environ["PREFECT_API_URL"] = api_url
     # The runner looks for queued runs every 10 s by default: a batch would wait that long.
@@ -1255,8 +1274,11 @@ def serve(db, api_url, dask_address, concurrent_runs) -> None:
     on = f" on Dask at {settings.dask_address}" if settings.dask_address else ""
     click.echo(f"Serving {DEPLOYMENT} from {api_url}{on}; stop with Ctrl-C.")
     click.echo(f"Batches load into {settings.db.resolve()} (readers open {settings.read_db}).")
+    click.echo(f"Coded by {classifier.model_id} ({classifier.codebook.ref}).")
     try:
-        serve_queue(settings.db, api_url, settings.dask_address, concurrent_runs)
+        serve_queue(
+            settings.db, api_url, settings.dask_address, concurrent_runs, model_dir, codebook
+        )
     except QueueError as e:
         raise UserError(str(e)) from e
 
