@@ -93,11 +93,17 @@ def deployment_parameters(
 ) -> dict[str, str]:
     """The pipeline's parameters for every queued batch: the database, and the model and
     codebook when named (absolute: batches run in processes of their own)."""
+    from narratives.classify import ZERO_SHOT
+
     named = {"model_dir": model_dir, "codebook": codebook}
     return {
         "db": str(Path(db).resolve()),
         "load_limit": LOAD_LIMIT,
-        **{k: str(Path(v).resolve()) for k, v in named.items() if v is not None},
+        **{
+            k: str(v) if str(v) == ZERO_SHOT else str(Path(v).resolve())
+            for k, v in named.items()
+            if v is not None
+        },
     }
 
 

@@ -204,6 +204,7 @@ def test_a_trained_model_codes_by_its_own_codebook_unless_another_is_named(
     )
     assert refused.exit_code == 1
     assert "was trained on codebook meeting-topics@2 with codes" in refused.output
+    assert "code zero-shot from it (`--model zero-shot`)" in refused.output
     assert "Traceback" not in refused.output and not db.exists()
     status, summary = run(str(corpus), "--db", str(db), "--model", str(model))
     assert status == 0 and summary["codings"] > 0
@@ -227,6 +228,12 @@ def test_a_trained_model_codes_by_its_own_codebook_unless_another_is_named(
     page = report.read_text()
     assert 'data-code="feeling"' not in page
     assert "</span>Staff</button>" in page  # the codebook's label, not the id
+    # The refusal's suggestion works: zero-shot from the codebook named.
+    status, summary = run(
+        str(corpus), "--db", str(db), "--model", "zero-shot", "--codebook", str(shipped)
+    )
+    assert status == 0 and summary["model_id"].startswith("zero-shot:")
+    assert summary["model_id"].endswith(":systems-leadership@1")
 
 
 @pytest.mark.parametrize("flag", [["--help"]])

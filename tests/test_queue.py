@@ -141,6 +141,7 @@ def test_serve_refuses_a_model_and_codebook_that_disagree_before_it_starts(tmp_p
         "load_limit": LOAD_LIMIT,
         "model_dir": str(model.resolve()),
     }
+    assert deployment_parameters(tmp_path / "q.duckdb", "zero-shot")["model_dir"] == "zero-shot"
 
 
 def test_queue_refuses_a_missing_path(tmp_path):

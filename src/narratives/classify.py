@@ -103,8 +103,16 @@ class ZeroShotClassifier:
         return np.zeros(scores.shape, dtype=bool)
 
 
+# Where a model folder is asked for, this name asks for zero-shot coding from the codebook.
+ZERO_SHOT = "zero-shot"
+
+
 def is_trained_model(model_dir: Path | None) -> bool:
-    return model_dir is not None and (Path(model_dir) / "config.json").exists()
+    return (
+        model_dir is not None
+        and str(model_dir) != ZERO_SHOT
+        and (Path(model_dir) / "config.json").exists()
+    )
 
 
 def load_classifier(

@@ -68,7 +68,8 @@ def main() -> None:
     "--model",
     "model_dir",
     type=click.Path(path_type=Path),
-    help="Trained model folder [default: models/systems-leadership; zero-shot if absent].",
+    help="Trained model folder, or zero-shot to code from the codebook alone [default: "
+    "models/systems-leadership; zero-shot if absent].",
 )
 @click.option("--embedding-model", help="Sentence-transformers model name or folder.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -847,7 +848,7 @@ def explain(model, text, neighbours, context, fmt) -> None:
     Example:
       narratives explain "We sat with families in the discharge lounge and listened."
     """
-    from narratives.evaluate import ZERO_SHOT
+    from narratives.classify import ZERO_SHOT
     from narratives.evaluate import explain as explain_passage
     from narratives.model import TrainedClassifier
 

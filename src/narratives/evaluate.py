@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from narratives.classify import (
+    ZERO_SHOT,
     Classifier,
     ZeroShotClassifier,
     context_vectors,
@@ -36,8 +37,6 @@ from narratives.metrics import (
 )
 from narratives.model import TrainedClassifier
 from narratives.train import TrainOptions, chosen_method, stratified_folds, train
-
-ZERO_SHOT = "zero-shot"
 
 
 def open_classifier(
