@@ -34,6 +34,12 @@ def _examples_error(tmp_path: Path, lines: str, codebook: Codebook) -> str:
     return str(caught.value)
 
 
+def _loaded(tmp_path: Path, lines: str, codebook: Codebook, name: str = "coded.jsonl"):
+    path = tmp_path / name
+    path.write_text(lines)
+    return load_examples(path, codebook)
+
+
 def _codebook_error(tmp_path: Path, text: str | bytes) -> str:
     path = tmp_path / "cb.yaml"
     if isinstance(text, bytes):
@@ -258,12 +264,12 @@ def test_examples_that_are_not_utf8_name_the_line(tmp_path: Path):
 
 
 def test_good_examples_still_load(tmp_path: Path):
-    path = tmp_path / "coded.jsonl"
-    path.write_text(
+    rows, sha = _loaded(
+        tmp_path,
         '{"text": "The roof leaks.", "codes": ["premises"], "context": "And the hall?"}\n'
-        '{"text": "The grant ends.", "codes": ["funding-gap", "access"]}\n'
+        '{"text": "The grant ends.", "codes": ["funding-gap", "access"]}\n',
+        _codebook(tmp_path),
     )
-    rows, sha = load_examples(path, _codebook(tmp_path))
     assert [(r.text, r.codes, r.context) for r in rows] == [
         ("The roof leaks.", ("premises",), "And the hall?"),
         ("The grant ends.", ("funding-gap", "access"), ""),
@@ -273,29 +279,27 @@ def test_good_examples_still_load(tmp_path: Path):
 
 @pytest.mark.parametrize("exclusive", [False, True])
 def test_a_code_given_twice_or_with_spaces_around_it_is_that_code(tmp_path: Path, exclusive: bool):
-    path = tmp_path / "coded.jsonl"
-    path.write_text(
+    rows, _ = _loaded(
+        tmp_path,
         '{"text": "The roof leaks.", "codes": ["premises", "premises"]}\n'
-        '{"text": "The grant ends.", "codes": [" funding-gap "]}\n'
+        '{"text": "The grant ends.", "codes": [" funding-gap "]}\n',
+        _codebook(tmp_path, exclusive),
     )
-    rows, _ = load_examples(path, _codebook(tmp_path, exclusive))
     assert [r.codes for r in rows] == [("premises",), ("funding-gap",)]
 
 
 def test_a_json_array_file_loads_and_names_the_line_of_a_bad_item(tmp_path: Path):
-    path = tmp_path / "coded.json"
-    path.write_text(
+    array = (
         '[\n  {"text": "The roof leaks.", "codes": ["premises"]},\n'
         '  {"text": "The grant ends.",\n   "codes": ["funding-gap"]}\n]\n'
     )
-    rows, _ = load_examples(path, _codebook(tmp_path))
+    rows, _ = _loaded(tmp_path, array, _codebook(tmp_path), name="coded.json")
     assert [(r.text, r.codes) for r in rows] == [
         ("The roof leaks.", ("premises",)),
         ("The grant ends.", ("funding-gap",)),
     ]
-    path.write_text(path.read_text().replace('"premises"', '"roof"'))
     assert "line 2: codes not in codebook services@2: ['roof']" in _examples_error(
-        tmp_path, path.read_text(), _codebook(tmp_path)
+        tmp_path, array.replace('"premises"', '"roof"'), _codebook(tmp_path)
     )
     broken = '[\n  {"text": "The roof leaks.", "codes": ["premises"]}\n  {"text": "x"}\n]\n'
     assert _examples_error(tmp_path, broken, _codebook(tmp_path)).endswith(
