@@ -939,30 +939,23 @@ def _existing_db(db: Path | None) -> Settings:
 
 
 def _codebook_or_none(settings: Settings):
-    """The codebook for commands on a database: the file named ($NARRATIVES_CODEBOOK), else
-    the one the database's latest run coded by, else the shipped one; None if unusable."""
+    """`store.database_codebook` of the database, read before the command opens it itself."""
     import duckdb
 
-    from narratives.codebook import CodebookError, load_codebook
     from narratives.query import reader_path
-    from narratives.store import StoreError, connect, latest_codebook
+    from narratives.store import StoreError, connect, database_codebook
 
+    con = None
     if not settings.codebook_given and reader_path(settings).exists():
-        try:  # before the command opens the database itself
+        try:
             con = connect(reader_path(settings), read_only=True, lock_timeout=5)
         except (StoreError, duckdb.Error):
-            con = None
-        if con is not None:
-            try:
-                recorded = latest_codebook(con)
-            finally:
-                con.close()
-            if recorded is not None:
-                return recorded
+            pass  # the file named or shipped, then
     try:
-        return load_codebook(settings.codebook)
-    except CodebookError:
-        return None
+        return database_codebook(con, settings)
+    finally:
+        if con is not None:
+            con.close()
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,18 +42,13 @@ def jsonl_values(text: str, problems: list[str]) -> Iterator[tuple[int, object]]
     is added to `problems` instead. A file that is one JSON array (a `.json` export) gives
     each of its items, with the line it starts on."""
     if text.lstrip().startswith("["):
-        items = _array_items(text)
-        if items is None:
-            try:
-                json.loads(text)
-                problems.append("line 1: the file starts with '[' but is not a JSON array")
-            except json.JSONDecodeError as e:
-                problems.append(
-                    f"line {e.lineno}: not JSON ({e.msg}); the file starts with '[', so it is "
-                    "read as one JSON array (or write one JSON object per line)"
-                )
-            return
-        yield from items
+        try:
+            yield from _array_items(text)
+        except json.JSONDecodeError as e:
+            problems.append(
+                f"line {e.lineno}: not JSON ({e.msg}); the file starts with '[', so it is "
+                "read as one JSON array (or write one JSON object per line)"
+            )
         return
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -65,31 +61,28 @@ def jsonl_values(text: str, problems: list[str]) -> Iterator[tuple[int, object]]
         yield number, value
 
 
-def _array_items(text: str) -> list[tuple[int, object]] | None:
-    """(line it starts on, item) for each item of a JSON array, or None if `text` is not one."""
+_SPACE = re.compile(r"[ \t\r\n]*")  # JSON's whitespace
+
+
+def _array_items(text: str) -> list[tuple[int, object]]:
+    """(line it starts on, item) for each item of the JSON array `text`; JSONDecodeError,
+    with its position, where `text` is not one."""
     decoder = json.JSONDecoder()
     items: list[tuple[int, object]] = []
-    at = text.index("[") + 1
-    try:
-        while True:
-            at = _skip_space(text, at)
-            if text.startswith("]", at):
-                return items if not text[at + 1 :].strip() else None
-            value, end = decoder.raw_decode(text, at)
-            items.append((text.count("\n", 0, at) + 1, value))
-            at = _skip_space(text, end)
-            if text.startswith(",", at):
-                at += 1
-            elif not text.startswith("]", at):
-                return None
-    except json.JSONDecodeError:
-        return None
-
-
-def _skip_space(text: str, at: int) -> int:
-    while at < len(text) and text[at] in " \t\r\n":
-        at += 1
-    return at
+    at = _SPACE.match(text, text.index("[") + 1).end()
+    line, counted = 1, 0  # the line `at` is on, counted up to `counted`
+    while not text.startswith("]", at):
+        if items:  # a comma between items
+            if not text.startswith(",", at):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, at)
+            at = _SPACE.match(text, at + 1).end()
+        value, end = decoder.raw_decode(text, at)
+        line, counted = line + text.count("\n", counted, at), at
+        items.append((line, value))
+        at = _SPACE.match(text, end).end()
+    if text[at + 1 :].strip():
+        raise json.JSONDecodeError("Extra data", text, at + 1)
+    return items
 
 
 def load_examples(path: Path, codebook: Codebook) -> tuple[list[Example], str]:

@@ -78,8 +78,8 @@ class TrainedClassifier:
             raise ModelError(
                 f"model {folder} was trained on codebook {stored.ref} with codes {stored.ids}; "
                 f"the codebook given ({codebook.ref}) has codes {codebook.ids}: train a model "
-                "for it (`narratives train`), code zero-shot from it (`--model zero-shot`), or pass "
-                "the model's own codebook"
+                "for it (`narratives train`), code zero-shot from it (`--model zero-shot`), "
+                "or pass the model's own codebook"
             )
         return cls(folder, config, stored, head)
 

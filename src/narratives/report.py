@@ -579,7 +579,7 @@ document. {_e(names)}</p>
 def write_report(settings: Settings, out: Path, real_names: bool = False) -> ReportData:
     """Write the HTML report of `settings.db` (read from its published copy) to `out`."""
     from narratives.query import reader_path
-    from narratives.store import StoreError, connect, latest_codebook
+    from narratives.store import StoreError, connect, database_codebook
 
     path = reader_path(settings)
     try:
@@ -587,9 +587,8 @@ def write_report(settings: Settings, out: Path, real_names: bool = False) -> Rep
     except StoreError as e:
         raise ReportError(str(e)) from e
     try:
-        # The codebook the database was coded by, unless a file is named.
-        recorded = None if settings.codebook_given else latest_codebook(con)
-        data = collect_report_data(con, recorded or settings.codebook, real_names, str(settings.db))
+        codebook = database_codebook(con, settings)
+        data = collect_report_data(con, codebook, real_names, str(settings.db))
     finally:
         con.close()
     out = Path(out)

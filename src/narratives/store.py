@@ -24,10 +24,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from narratives.codebook import Codebook, parse_codebook
+from narratives.codebook import Codebook, CodebookError, load_codebook, parse_codebook
 from narratives.records import Coding, Document, Passage, Rejection
 from narratives.schema import MIGRATIONS
-from narratives.settings import read_copy_path
+from narratives.settings import Settings, read_copy_path
 
 
 class StoreError(RuntimeError):
@@ -142,6 +142,19 @@ def latest_codebook(con: duckdb.DuckDBPyConnection) -> Codebook | None:
         if row
         else None
     )
+
+
+def database_codebook(con: duckdb.DuckDBPyConnection | None, settings: Settings) -> Codebook | None:
+    """The codebook for commands on a database (`con`, None where it cannot be opened): the
+    file named ($NARRATIVES_CODEBOOK), else the one its latest finished run coded by, else the
+    shipped file; None where that file is unusable."""
+    if con is not None and not settings.codebook_given:
+        if (recorded := latest_codebook(con)) is not None:
+            return recorded
+    try:
+        return load_codebook(settings.codebook)
+    except CodebookError:
+        return None
 
 
 def start_run(
