@@ -81,6 +81,12 @@ def main() -> None:
     )
     parser.add_argument("--no-codebook-examples", action="store_true")
     parser.add_argument(
+        "--lexical-weight",
+        type=float,
+        default=None,
+        help="linear: the word head's weight (default: chosen out of fold; 0: embeddings alone)",
+    )
+    parser.add_argument(
         "--embedding-model",
         default="all-MiniLM-L6-v2",
         help="base encoder, e.g. models/systems-leadership/encoder (the shipped fine-tuned one)",
@@ -117,6 +123,7 @@ def main() -> None:
         head=args.head,
         definitions_weight=args.definitions_weight,
         codebook_examples=not args.no_codebook_examples,
+        lexical_weight=args.lexical_weight,
         embedding_model=args.embedding_model,
     )
     codes = codebook.ids

@@ -60,11 +60,12 @@ def test_model_folder_holds_no_pickles_and_records_its_provenance(
     linear_model: Path, small_examples
 ):
     names = sorted(p.name for p in linear_model.iterdir())
-    assert names == [
-        "MODEL_CARD.md", "config.json", "examples.json", "examples.safetensors",
-        "head.safetensors", "metrics.json",
-    ]  # fmt: skip
     config = json.loads((linear_model / "config.json").read_text())
+    words = ["lexical.json"] if config["lexical"]["weight"] else []  # chosen out of fold
+    assert names == sorted([
+        "MODEL_CARD.md", "config.json", "examples.json", "examples.safetensors",
+        "head.safetensors", "metrics.json", *words,
+    ])  # fmt: skip
     import hashlib
 
     assert config["training_data_sha256"] == hashlib.sha256(small_examples.read_bytes()).hexdigest()
@@ -1305,6 +1306,83 @@ def test_train_notes_a_code_it_coded_on_none_of_its_calibration_examples():
         "examples of it, or compare --method linear"
     ]
     assert _never_coded(report, "linear")[0].endswith("code more examples of it")
+
+
+VOICE = """name: voice
+version: 1
+exclusive: true
+codes:
+  - id: own
+    label: Speaking for oneself
+    definition: The speaker talks about what they or their own group did, saw or felt.
+  - id: others
+    label: Written about others
+    definition: Prose about other people, organisations or events, from outside.
+"""
+
+
+def _voiced(lines: list[str], path: Path) -> Path:
+    """The shipped examples' texts coded by their pronouns: `own` where one is in the first
+    person, else `others`. A code marked by words, not by what a passage is about."""
+    import re
+
+    first_person = re.compile(r"\b(I|I'm|I've|me|my|we|we're|we've|us|our)\b", re.IGNORECASE)
+    rows = [json.loads(line)["text"] for line in lines]
+    path.write_text("".join(
+        json.dumps({"text": t, "codes": ["own" if first_person.search(t) else "others"]}) + "\n"
+        for t in rows
+    ))  # fmt: skip
+    return path
+
+
+def test_linear_heads_read_the_words_where_the_words_mark_the_codes(tmp_path: Path):
+    """Word features are weighed out of fold: codes marked by pronouns get a word head beside
+    the embedding's, which codes unseen passages better than the embedding alone; the
+    model folder keeps the words it reads, and it cannot score vectors without their texts."""
+    codebook = tmp_path / "voice.yaml"
+    codebook.write_text(VOICE)
+    train = _voiced(CODED_LINES[:160], tmp_path / "train.jsonl")
+    unseen = _voiced(CODED_LINES[1000:1200], tmp_path / "unseen.jsonl")
+    macro_f1 = {}
+    for weight in ("auto", "0"):
+        out = tmp_path / f"words-{weight}"
+        given = [] if weight == "auto" else ["--lexical-weight", weight]
+        result = invoke("train", "--codebook", str(codebook), "--examples", str(train),
+                        "--out", str(out), *given)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        lexical = TrainedClassifier.load(out).config["lexical"]
+        if weight == "0":  # not tried
+            assert lexical is None and not (out / "lexical.json").exists()
+        else:
+            assert set(lexical["calibration_macro_f1"]) == {"0", "0.25", "0.5", "1", "2"}
+            assert (out / "lexical.json").exists() == (lexical["weight"] > 0)
+        evaluated = invoke("evaluate", "--model", str(out), "--examples", str(unseen),
+                           "--format", "json", "--bootstrap", "0")  # fmt: skip
+        assert evaluated.exit_code == 0, evaluated.output
+        macro_f1[weight] = json.loads(evaluated.stdout)["macro_f1"]
+        if weight == "auto":
+            assert lexical["weight"] > 0
+            assert "word features (" in result.output and "; chosen " in result.output
+            assert "reads the words of passages" in (out / "MODEL_CARD.md").read_text()
+            model = TrainedClassifier.load(out)
+            from narratives.model import ModelError
+
+            with pytest.raises(ModelError, match="also reads the passages' words"):
+                model.predict_scores(embed_texts(["We listened."], model.encoder))
+            explained = invoke("explain", "--model", str(out), "--format", "json",
+                               "We sat with the families and I listened.")  # fmt: skip
+            assert explained.exit_code == 0, explained.output
+            raised = {w["term"] for w in json.loads(explained.stdout)["words"]["own"]}
+            assert {"i", "we"} & raised
+    assert macro_f1["auto"] > macro_f1["0"] + 0.03  # measured 0.833 against 0.774
+
+
+def test_lexical_weight_is_refused_for_fine_tuning(tmp_path: Path, small_examples: Path):
+    result = invoke("train", "--examples", str(small_examples), "--out", str(tmp_path / "m"),
+                    "--method", "fine-tune", "--lexical-weight", "1")  # fmt: skip
+    assert result.exit_code == 1
+    assert "--lexical-weight is built for --method linear only" in result.output
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("name", ["patient-feedback", "food-poverty"])

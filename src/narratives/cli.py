@@ -316,6 +316,15 @@ _TRAINING_OPTIONS = [
         "reads the passage before each one it codes.",
     ),
     click.option(
+        "--lexical-weight",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="linear: a head on the passages' words (TF-IDF of words and word pairs) adds its "
+        "logits to the embedding head's, times this weight; 0: embeddings alone [default: the "
+        "weight from 0 to 2 that codes the out-of-fold calibration scores best, so codes marked "
+        "by wording, such as talk against report prose, gain and others keep 0].",
+    ),
+    click.option(
         "--window-words",
         type=click.IntRange(min=0),
         default=None,
@@ -896,6 +905,9 @@ def explain(model, text, neighbours, context, fmt) -> None:
             click.echo(
                 f"  [{ex['similarity']:.2f}] {_clip(ex['text'], 240)}  ({', '.join(ex['codes'])})"
             )
+        if raised := result["words"].get(code):
+            terms = ", ".join(f'"{w["term"]}" (+{w["logit"]:.2f})' for w in raised)
+            click.echo(f"  Words that raised it (logit): {terms}")
 
 
 def _clip(text: str, width: int) -> str:

@@ -372,7 +372,8 @@ def explain(
     examples that carry each applied (or most likely) code. A passage longer than the model's
     window is scored by its windows: `windows` lists them, `window` names the one that gave
     each shown code its score (an exclusive model, which averages them: the one that gave the
-    code its highest), and the nearest examples are that window's."""
+    code its highest), and the nearest examples are that window's. A model that reads words
+    also names those that raised each shown code most (`words`)."""
     from safetensors.numpy import load_file
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -389,9 +390,18 @@ def explain(
     examples = json.loads((classifier.folder / "examples.json").read_text())
     stored = load_file(classifier.folder / "examples.safetensors")["vectors"]
     focus = prediction.codes or [max(prediction.scores, key=prediction.scores.get)]
-    support, deciding = {}, {}
+    support, deciding, words = {}, {}, {}
     for code in focus:
-        deciding[code] = int(unit_scores[:, classifier.codebook.ids.index(code)].argmax())
+        j = classifier.codebook.ids.index(code)
+        deciding[code] = int(unit_scores[:, j].argmax())
+        if classifier.words is not None:
+            row = classifier.word_weight[j]
+            if classifier.codebook.exclusive:  # a softmax: what raises it above the others
+                row = row - classifier.word_weight.mean(axis=0)
+            words[code] = [
+                {"term": term, "logit": added}
+                for term, added in classifier.words.strongest(units[deciding[code]], row)
+            ]
         similarity = stored @ vectors[deciding[code]]
         carrying = [i for i, e in enumerate(examples) if code in e["codes"]]
         best = sorted(carrying, key=lambda i: -similarity[i])[:neighbours]
@@ -414,6 +424,8 @@ def explain(
         },
         "uncertain": prediction.uncertain,
         "nearest_examples": support,
+        # a model that reads words: those that raised each code's logit most
+        "words": words,
         "windows": units,
         "window": deciding,
     }

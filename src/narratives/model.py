@@ -43,6 +43,14 @@ class TrainedClassifier:
         self.window_words = config.get("window_words")
         self.window_pooling = config.get("window_pooling", "max")
         self.uses_context = bool(config.get("context"))
+        # linear heads may also read the passages' words (`lexical.py`): their head's weights,
+        # already times the weight `train` chose for them
+        self.words = None
+        if "lexical_weight" in head:
+            from narratives.lexical import Vocabulary
+
+            self.words = Vocabulary.load(folder, head["lexical_idf"])
+            self.word_weight = head["lexical_weight"]
 
     @property
     def encoder(self) -> str:
@@ -69,6 +77,8 @@ class TrainedClassifier:
             head = load_file(folder / "head.safetensors")
         except (OSError, ValueError) as e:
             raise ModelError(f"{folder} is not a narratives model folder ({e})") from e
+        if "lexical_weight" in head and not (folder / "lexical.json").is_file():
+            raise ModelError(f"{folder} lacks lexical.json, the words its head reads")
         if config.get("format") != FORMAT:
             raise ModelError(f"{folder}/config.json is not a {FORMAT} config")
         stored = parse_codebook(config["codebook"]["content"], config["codebook"]["sha256"])
@@ -83,17 +93,27 @@ class TrainedClassifier:
             )
         return cls(folder, config, stored, head)
 
-    def logits(self, vectors: np.ndarray) -> np.ndarray:
-        return vectors @ self.weight.T + self.bias
+    def logits(self, vectors: np.ndarray, texts=None) -> np.ndarray:
+        """The heads' logits: from the vectors, plus, for a model that reads words, from the
+        passages' `texts`."""
+        z = vectors @ self.weight.T + self.bias
+        if self.words is not None:
+            if texts is None or len(texts) != len(vectors):
+                raise ModelError(
+                    f"model {self.model_id} also reads the passages' words: pass texts"
+                )
+            z = z + np.asarray(self.words.features(texts) @ self.word_weight.T)
+        return z
 
-    def predict_scores(self, vectors: np.ndarray, texts=(), contexts=None) -> np.ndarray:
-        """Calibrated probabilities, (n passages, n codes). A model that `uses_context` reads
-        the preceding turns' vectors beside the passages' (zeros: none given)."""
+    def predict_scores(self, vectors: np.ndarray, texts=None, contexts=None) -> np.ndarray:
+        """Calibrated probabilities, (n passages, n codes), of the passages `texts` embedded
+        as `vectors`. A model that `uses_context` reads the preceding turns' vectors beside the
+        passages' (zeros: none given)."""
         x = np.asarray(vectors, dtype=np.float32)
         if self.uses_context:
             around = np.zeros_like(x) if contexts is None else np.asarray(contexts, np.float32)
             x = np.hstack([x, around])
-        return self.scores_from_logits(self.logits(x))
+        return self.scores_from_logits(self.logits(x, texts))
 
     def scores_from_logits(self, z: np.ndarray) -> np.ndarray:
         if self.codebook.exclusive:
