@@ -4,6 +4,9 @@
     python benchmarks/method_cv.py --method fine-tune --repeats 1 [--head free]
     python benchmarks/method_cv.py --method linear --embedding-model models/systems-leadership/encoder
     python benchmarks/method_cv.py --exclusive --method linear   # one code per passage
+    python benchmarks/method_cv.py --lexical-weight 0            # embeddings alone, no words
+    python benchmarks/method_cv.py --codebook benchmarks/data/other-codebooks/genre.yaml \
+        --codes-from kind                                        # interview talk or report?
 
 The shipped model is trained on passages written for this project; a team will instead train
 on its own coders' passages. This measures that case on the 120 coded passages of
@@ -35,6 +38,10 @@ def fold_assignment(n: int, k: int, repeat: int) -> np.ndarray:
     fold = np.empty(n, dtype=int)
     fold[order] = np.arange(n) % k
     return fold
+
+
+def _code_f1(reports: list[dict], code: str) -> list[float]:
+    return [r["per_code"][code]["f1"] for r in reports if r["per_code"][code]["f1"] is not None]
 
 
 def made_exclusive(codebook: Path, examples: Path, folder: Path) -> tuple[Path, Path]:
@@ -81,6 +88,12 @@ def main() -> None:
     )
     parser.add_argument("--no-codebook-examples", action="store_true")
     parser.add_argument(
+        "--codes-from",
+        metavar="FIELD",
+        help="code each passage by this field of its line instead of its codes (e.g. kind, "
+        "with benchmarks/data/other-codebooks/genre.yaml)",
+    )
+    parser.add_argument(
         "--lexical-weight",
         type=float,
         default=None,
@@ -109,6 +122,12 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="narratives-cv-"))
     codebook_path, examples_path = Path(args.codebook), Path(args.examples)
+    if args.codes_from:
+        rows = [json.loads(line) for line in examples_path.read_text().splitlines() if line]
+        examples_path = work / "recoded.jsonl"
+        examples_path.write_text(
+            "".join(json.dumps({**r, "codes": [r[args.codes_from]]}) + "\n" for r in rows)
+        )
     if args.exclusive:
         codebook_path, examples_path = made_exclusive(codebook_path, examples_path, work)
     codebook = load_codebook(codebook_path)
@@ -153,14 +172,14 @@ def main() -> None:
             round(min(r["macro_f1"] for r in reports), 3),
             round(max(r["macro_f1"] for r in reports), 3),
         ],
-        "f1": {
-            c: round(float(np.mean([r["per_code"][c]["f1"] for r in reports])), 3) for c in codes
+        "f1": {  # a code with no example and never predicted has none (0/0)
+            c: round(float(np.mean(f1)), 3) if (f1 := _code_f1(reports, c)) else None for c in codes
         },
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    per_code = "  ".join(f"{c} {v:.2f}" for c, v in result["f1"].items())
+    per_code = "  ".join(f"{c} {v:.2f}" for c, v in result["f1"].items() if v is not None)
     print(
         f"{args.method} k={args.k} x{args.repeats}: macro-F1 {result['macro_f1']:.3f} "
         f"(range {result['macro_f1_range'][0]:.3f}-{result['macro_f1_range'][1]:.3f}), "

@@ -1,6 +1,7 @@
 """Training's defaults on two codebooks from another domain (benchmarks/data/other-codebooks).
 
     python benchmarks/other_codebooks.py [--methods auto,linear,fine-tune] [--micro-batch N] [--seed S]
+    python benchmarks/other_codebooks.py --methods linear [--lexical-weight 0]
 
 For each codebook (an exclusive one of five codes, a multi-label one of ten), trains on its
 train file with each method (as `narratives train` would, otherwise its defaults) and scores
@@ -55,6 +56,12 @@ def main() -> None:
         action="store_true",
         help="exclusive: train on long examples whole, cut short (TrainOptions.train_windows)",
     )
+    parser.add_argument(
+        "--lexical-weight",
+        type=float,
+        default=None,
+        help="linear: the word head's weight (default: chosen out of fold; 0: embeddings alone)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="narratives-other-") as work:
         for name in args.codebooks.split(","):
@@ -67,6 +74,7 @@ def main() -> None:
                     micro_batch=args.micro_batch,
                     seed=args.seed,
                     train_windows=not args.whole_examples,
+                    lexical_weight=args.lexical_weight,
                 )
                 started = time.monotonic()
                 train(codebook, examples, sha, out, opts, log=lambda _: None)
@@ -77,6 +85,7 @@ def main() -> None:
                     "codebook": name,
                     "method": method,
                     "trained": model.config["method"],
+                    "lexical_weight": (model.config.get("lexical") or {}).get("weight"),
                     "macro_f1": report["macro_f1"],
                     "mean_kappa": report["mean_kappa"],
                     "train_s": seconds,

@@ -301,7 +301,7 @@ def test_long_passages_are_coded_by_their_windows(coded_sample_db: Path):
     expected = score_texts(model, [text], lambda t: embed_texts(t, model.encoder))[0]
     got = np.array([stored[c] for c in model.codebook.ids])
     assert np.allclose(got, expected, atol=1e-5)
-    whole = model.predict_scores(embed_texts([text], model.encoder))[0]
+    whole = model.predict_scores(embed_texts([text], model.encoder), [text])[0]
     assert not np.allclose(got, whole, atol=1e-3)
 
 

@@ -568,9 +568,9 @@ def test_a_passage_longer_than_the_examples_is_scored_by_its_windows(
     assert "".join(windows).replace(" ", "") == long.replace(" ", "")  # whole sentences, in order
 
     scores = score_texts(model, [long], lambda t: embed_texts(t, model.encoder))
-    per_window = model.predict_scores(embed_texts(windows, model.encoder))
+    per_window = model.predict_scores(embed_texts(windows, model.encoder), windows)
     assert np.allclose(scores[0], per_window.max(axis=0))
-    whole = model.predict_scores(embed_texts([long], model.encoder))
+    whole = model.predict_scores(embed_texts([long], model.encoder), [long])
     assert not np.allclose(scores[0], whole[0])
 
     result = invoke("explain", "--model", str(linear_model), "--format", "json", long)
@@ -612,10 +612,11 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     # Probabilities are the softmax of the logits over the temperature fitted at training
     temperature = model.config["temperature"]
     assert 0.05 <= temperature <= 20 and temperature != 1.0
-    vectors = embed_texts(["The budget was cut again this year."], model.encoder)
-    z = model.logits(vectors)
+    cut = ["The budget was cut again this year."]
+    vectors = embed_texts(cut, model.encoder)
+    z = model.logits(vectors, cut)
     expected = np.exp(z / temperature) / np.exp(z / temperature).sum(1, keepdims=True)
-    assert np.allclose(model.predict_scores(vectors), expected, atol=1e-5)
+    assert np.allclose(model.predict_scores(vectors, cut), expected, atol=1e-5)
     assert f"temperature of {temperature:g}" in (out / "MODEL_CARD.md").read_text()
     assert "their probabilities averaged" in (out / "MODEL_CARD.md").read_text()
 
@@ -628,7 +629,7 @@ def test_exclusive_codebook_trains_and_reports_accuracy_and_confusion(tmp_path: 
     long = money + staff
     units, owner = scoring_units(model, [long])
     assert len(units) >= 2 and len(long.split()) > model.window_words
-    per_window = model.predict_scores(embed_texts(units, model.encoder))
+    per_window = model.predict_scores(embed_texts(units, model.encoder), units)
     words = np.array([len(u.split()) for u in units], float)
     scores = score_texts(model, [long], lambda t: embed_texts(t, model.encoder))
     assert np.allclose(scores[0], (per_window * words[:, None]).sum(0) / words.sum(), atol=1e-5)
@@ -741,6 +742,7 @@ def test_fine_tune_saves_an_encoder_that_the_pipeline_uses(tmp_path: Path):
     assert "examples: compare --method linear, which takes seconds" in result.output  # so few
     assert "`narratives cross-validate` measures either" in result.output
     model = TrainedClassifier.load(out)
+    assert model.config["lexical"] is None  # fine-tuning weighs no words unless told to
     assert model.config["fine_tuning"]["epochs"] == 2  # recorded, and on the model card
     assert (
         f"{model.config['fine_tuning']['steps']} steps of 32" in (out / "MODEL_CARD.md").read_text()
@@ -791,7 +793,7 @@ def test_codebook_exemplars_teach_a_code_that_no_coded_example_has(
             said = "no coded example and the codebook's definitions and exemplars are left out"
         assert f"note: 'being' has {said}" in result.output
         model = TrainedClassifier.load(out)
-        decided = model.decide(model.predict_scores(embed_texts(unseen, model.encoder)))
+        decided = model.decide(model.predict_scores(embed_texts(unseen, model.encoder), unseen))
         recall[flag] = decided[:, model.codebook.ids.index("being")].mean()
     assert len(unseen) >= 10
     assert recall["--no-codebook-examples"] == 0.0  # nothing to learn the code from
@@ -976,7 +978,8 @@ def test_a_context_model_reads_the_preceding_turn(context_model: Path, tmp_path:
     assert result.exit_code == 0, result.output
     scores = [json.loads(r)["scores"] for r in coded.read_text().splitlines()]
     assert scores[0] != scores[1]  # the question changes the scores of the same answer
-    alone = model.predict_scores(embed_texts([answer], model.encoder))[0]  # zeros for context
+    # no context given: zeros in its place
+    alone = model.predict_scores(embed_texts([answer], model.encoder), [answer])[0]
     assert [round(float(s), 4) for s in alone] == list(scores[2].values())
 
     result = invoke("explain", "--model", str(context_model), "--format", "json",
@@ -1001,34 +1004,37 @@ def test_context_is_refused_where_it_is_not_built(small_examples: Path, tmp_path
     assert not (tmp_path / "m").exists()
 
 
-def test_the_pipeline_gives_a_context_model_the_passage_before(context_model: Path, corpus, db):
+def _coded_by_the_pipeline(model: TrainedClassifier, corpus: Path, db: Path, passages: str):
+    """`run` the corpus with `model`; the rows of the `passages` query (passage id first) and
+    the scores stored for them, a row per passage, a column per code."""
     import duckdb
 
+    result = invoke("run", str(corpus), "--manifest", str(corpus / "manifest.csv"),
+                    "--db", str(db), "--model", str(model.folder), "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(passages).fetchall()
+        scores = con.execute("SELECT passage_id, code, score FROM code_scores").fetchall()
+    stored = {(pid, code): score for pid, code, score in scores}
+    return rows, np.array([[stored[(r[0], c)] for c in model.codebook.ids] for r in rows])
+
+
+def test_the_pipeline_gives_a_context_model_the_passage_before(context_model: Path, corpus, db):
     from narratives.classify import score_texts
 
-    result = invoke("run", str(corpus), "--manifest", str(corpus / "manifest.csv"),
-                    "--db", str(db), "--model", str(context_model), "--format", "json")  # fmt: skip
-    assert result.exit_code == 0, result.output
     model = TrainedClassifier.load(context_model)
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute(
-            "SELECT p.passage_id, p.text, prev.text FROM passages p "
-            "LEFT JOIN passages prev ON prev.document_id = p.document_id AND prev.seq = p.seq - 1 "
-            "WHERE NOT p.is_interviewer ORDER BY p.passage_id"
-        ).fetchall()
-        stored = {
-            (pid, code): score
-            for pid, code, score in con.execute(
-                "SELECT passage_id, code, score FROM code_scores"
-            ).fetchall()
-        }
+    rows, got = _coded_by_the_pipeline(
+        model, corpus, db,
+        "SELECT p.passage_id, p.text, prev.text FROM passages p "
+        "LEFT JOIN passages prev ON prev.document_id = p.document_id AND prev.seq = p.seq - 1 "
+        "WHERE NOT p.is_interviewer ORDER BY p.passage_id",
+    )  # fmt: skip
     expected = score_texts(
         model,
         [r[1] for r in rows],
         lambda t: embed_texts(t, model.encoder),
         [r[2] or "" for r in rows],
     )
-    got = np.array([[stored[(r[0], c)] for c in model.codebook.ids] for r in rows])
     assert np.allclose(got, expected, atol=1e-5)
     assert any(r[2] for r in rows)  # some passages do have a passage before them
 
@@ -1335,54 +1341,95 @@ def _voiced(lines: list[str], path: Path) -> Path:
     return path
 
 
-def test_linear_heads_read_the_words_where_the_words_mark_the_codes(tmp_path: Path):
+@pytest.fixture(scope="module")
+def voice(tmp_path_factory) -> dict[str, Path]:
+    """The voice codebook, 160 examples to train on and 200 unseen ones."""
+    folder = tmp_path_factory.mktemp("voice")
+    (folder / "voice.yaml").write_text(VOICE)
+    return {
+        "codebook": folder / "voice.yaml",
+        "train": _voiced(CODED_LINES[:160], folder / "train.jsonl"),
+        "unseen": _voiced(CODED_LINES[1000:1200], folder / "unseen.jsonl"),
+    }
+
+
+@pytest.fixture(scope="module")
+def words_model(tmp_path_factory, voice) -> Path:
+    """A linear model on the voice codebook with the defaults: it chooses to read words."""
+    out = tmp_path_factory.mktemp("models") / "words"
+    result = invoke("train", "--codebook", str(voice["codebook"]), "--examples",
+                    str(voice["train"]), "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "word features (" in result.output and "; chosen " in result.output
+    return out
+
+
+def test_linear_heads_read_the_words_where_the_words_mark_the_codes(
+    words_model: Path, voice, tmp_path: Path
+):
     """Word features are weighed out of fold: codes marked by pronouns get a word head beside
     the embedding's, which codes unseen passages better than the embedding alone; the
     model folder keeps the words it reads, and it cannot score vectors without their texts."""
-    codebook = tmp_path / "voice.yaml"
-    codebook.write_text(VOICE)
-    train = _voiced(CODED_LINES[:160], tmp_path / "train.jsonl")
-    unseen = _voiced(CODED_LINES[1000:1200], tmp_path / "unseen.jsonl")
+    from narratives.model import ModelError
+
+    model = TrainedClassifier.load(words_model)
+    lexical = model.config["lexical"]
+    assert set(lexical["calibration_macro_f1"]) == {"0", "0.25", "0.5", "1", "2"}
+    assert lexical["weight"] > 0 and (words_model / "lexical.json").exists()
+    assert "reads the words of passages" in (words_model / "MODEL_CARD.md").read_text()
+    with pytest.raises(ModelError, match="also reads the passages' words"):
+        model.predict_scores(embed_texts(["We listened."], model.encoder))
+    explained = invoke("explain", "--model", str(words_model), "--format", "json",
+                       "We sat with the families and I listened.")  # fmt: skip
+    assert explained.exit_code == 0, explained.output
+    assert {"i", "we"} & {w["term"] for w in json.loads(explained.stdout)["words"]["own"]}
+
+    alone = tmp_path / "embedding-alone"
+    result = invoke("train", "--codebook", str(voice["codebook"]), "--examples",
+                    str(voice["train"]), "--out", str(alone), "--lexical-weight", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert TrainedClassifier.load(alone).config["lexical"] is None  # not tried
+    assert not (alone / "lexical.json").exists()
     macro_f1 = {}
-    for weight in ("auto", "0"):
-        out = tmp_path / f"words-{weight}"
-        given = [] if weight == "auto" else ["--lexical-weight", weight]
-        result = invoke("train", "--codebook", str(codebook), "--examples", str(train),
-                        "--out", str(out), *given)  # fmt: skip
-        assert result.exit_code == 0, result.output
-        lexical = TrainedClassifier.load(out).config["lexical"]
-        if weight == "0":  # not tried
-            assert lexical is None and not (out / "lexical.json").exists()
-        else:
-            assert set(lexical["calibration_macro_f1"]) == {"0", "0.25", "0.5", "1", "2"}
-            assert (out / "lexical.json").exists() == (lexical["weight"] > 0)
-        evaluated = invoke("evaluate", "--model", str(out), "--examples", str(unseen),
+    for name, folder in (("words", words_model), ("alone", alone)):
+        evaluated = invoke("evaluate", "--model", str(folder), "--examples", str(voice["unseen"]),
                            "--format", "json", "--bootstrap", "0")  # fmt: skip
         assert evaluated.exit_code == 0, evaluated.output
-        macro_f1[weight] = json.loads(evaluated.stdout)["macro_f1"]
-        if weight == "auto":
-            assert lexical["weight"] > 0
-            assert "word features (" in result.output and "; chosen " in result.output
-            assert "reads the words of passages" in (out / "MODEL_CARD.md").read_text()
-            model = TrainedClassifier.load(out)
-            from narratives.model import ModelError
-
-            with pytest.raises(ModelError, match="also reads the passages' words"):
-                model.predict_scores(embed_texts(["We listened."], model.encoder))
-            explained = invoke("explain", "--model", str(out), "--format", "json",
-                               "We sat with the families and I listened.")  # fmt: skip
-            assert explained.exit_code == 0, explained.output
-            raised = {w["term"] for w in json.loads(explained.stdout)["words"]["own"]}
-            assert {"i", "we"} & raised
-    assert macro_f1["auto"] > macro_f1["0"] + 0.03  # measured 0.833 against 0.774
+        macro_f1[name] = json.loads(evaluated.stdout)["macro_f1"]
+    assert macro_f1["words"] > macro_f1["alone"] + 0.03  # measured 0.833 against 0.774
 
 
-def test_lexical_weight_is_refused_for_fine_tuning(tmp_path: Path, small_examples: Path):
-    result = invoke("train", "--examples", str(small_examples), "--out", str(tmp_path / "m"),
-                    "--method", "fine-tune", "--lexical-weight", "1")  # fmt: skip
-    assert result.exit_code == 1
-    assert "--lexical-weight is built for --method linear only" in result.output
-    assert not (tmp_path / "m").exists()
+def test_the_pipeline_gives_a_words_model_the_passages_text(words_model: Path, corpus, db):
+    from narratives.classify import score_texts
+
+    model = TrainedClassifier.load(words_model)
+    rows, got = _coded_by_the_pipeline(
+        model, corpus, db,
+        "SELECT passage_id, text FROM passages WHERE NOT is_interviewer ORDER BY passage_id",
+    )  # fmt: skip
+    texts = [r[1] for r in rows]
+    expected = score_texts(model, texts, lambda t: embed_texts(t, model.encoder))
+    assert np.allclose(got, expected, atol=1e-5)
+    vectors = embed_texts(texts, model.encoder)  # the words move the scores
+    assert not np.allclose(got, model.scores_from_logits(vectors @ model.weight.T + model.bias))
+
+
+def test_a_fine_tuned_model_reads_words_only_when_given_a_weight(tmp_path: Path):
+    out = tmp_path / "ft-words"
+    result = invoke(
+        "train", "--codebook", str(EXCLUSIVE / "codebook.yaml"), "--examples",
+        str(EXCLUSIVE / "train.jsonl"), "--out", str(out), "--epochs", "1", "--min-steps", "2",
+        "--method", "fine-tune", "--lexical-weight", "0.5",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "; given 0.5" in result.output
+    lexical = TrainedClassifier.load(out).config["lexical"]
+    assert lexical["weight"] == 0.5 and set(lexical["calibration_macro_f1"]) == {"0", "0.5"}
+    assert (out / "lexical.json").exists() and (out / "encoder").is_dir()
+    result = invoke("evaluate", "--model", str(out), "--examples", str(EXCLUSIVE / "test.jsonl"),
+                    "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 9
 
 
 @pytest.mark.parametrize("name", ["patient-feedback", "food-poverty"])

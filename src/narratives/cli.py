@@ -319,10 +319,11 @@ _TRAINING_OPTIONS = [
         "--lexical-weight",
         type=click.FloatRange(min=0),
         default=None,
-        help="linear: a head on the passages' words (TF-IDF of words and word pairs) adds its "
-        "logits to the embedding head's, times this weight; 0: embeddings alone [default: the "
-        "weight from 0 to 2 that codes the out-of-fold calibration scores best, so codes marked "
-        "by wording, such as talk against report prose, gain and others keep 0].",
+        help="A head on the passages' words (TF-IDF of words and word pairs) adds its logits to "
+        "the embedding head's, times this weight; 0: embeddings alone [default: linear takes "
+        "the weight from 0 to 2 that codes the out-of-fold calibration scores best, so codes "
+        "marked by wording, such as talk against report prose, gain and others keep 0; "
+        "fine-tune reads no words, which gained it nothing measured].",
     ),
     click.option(
         "--window-words",

@@ -7,7 +7,8 @@ benchmarks/coding_quality.py and benchmarks/method_cv.py):
   (`finetune.py`), since the frozen encoder captures a passage's topic more than the behaviour
   it shows (minutes on 2 CPU cores);
 - `auto` (default): `linear` under 200 examples, `fine-tune` from there (`chosen_method`).
-Both also learn from the codebook's definitions and exemplars. Probabilities are calibrated
+Both also learn from the codebook's definitions and exemplars; `linear` also weighs a head on
+the passages' words (`lexical.py`) beside the embedding's. Probabilities are calibrated
 and each code's threshold chosen (`calibrate.py`) on scores of examples the head did not
 train on: out-of-fold scores of every example for `linear`, a held-out 20% for `fine-tune`
 (one fine-tuning, not k); never on the examples being reported on. An exclusive codebook's
@@ -15,8 +16,9 @@ examples longer than the encoder reads are trained on as their windows and calib
 they will be scored, by their windows' averaged probabilities (`classify.split_long`).
 
 A model folder (`model.py` loads it) holds `config.json`, `head.safetensors` (and `encoder/`
-when it has its own), `examples.safetensors` + `examples.json` (for `explain`),
-`metrics.json` and `MODEL_CARD.md`. Nothing in it executes code when loaded.
+when it has its own, `lexical.json` when it reads words), `examples.safetensors` +
+`examples.json` (for `explain`), `metrics.json` and `MODEL_CARD.md`. Nothing in it executes
+code when loaded.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ __all__ = ["ModelError", "TrainOptions", "TrainedClassifier", "stratified_folds"
 
 
 METHODS = ("auto", "fine-tune", "linear")
+# The methods whose models weigh word features beside the embedding unless told a weight
+# (`TrainOptions.lexical_weight`); others read words only when given a weight above 0.
+WORDS_CHOSEN = ("linear",)
 
 
 def chosen_method(method: str, n_examples: int) -> str:
@@ -179,13 +184,14 @@ class TrainOptions:
     # interview answers, benchmarks/context.py: +0.03 to +0.07 macro-F1 on the base encoder,
     # about none on a fine-tuned one); off by default: the real coded passages carry none.
     context: bool = False
-    # linear: a head on word features (TF-IDF of words and word pairs, `lexical.py`) whose
-    # logits are added to the embedding head's times this weight; None: the one of
-    # `lexical.WEIGHTS` (0 to 2) with the best macro-F1 on the out-of-fold calibration scores,
-    # so codes the words do not mark keep 0. Measured by 4-fold cross-validation on four
-    # codebooks (docs/coding-quality.md, "Lexical features"): interview talk against report
-    # prose 0.753 -> 0.863, patient feedback (exclusive) 0.718 -> 0.760, food-poverty barriers
-    # 0.665 -> 0.663, the six dimensions 0.530 -> 0.537. Fine-tuning learns wording itself.
+    # A head on word features (TF-IDF of words and word pairs, `lexical.py`) whose logits are
+    # added to the embedding head's times this weight. None: for `WORDS_CHOSEN` methods
+    # (linear), the one of `lexical.WEIGHTS` (0 to 2) with the best calibration macro-F1, so
+    # codes the words do not mark keep 0; other methods none. Measured through
+    # benchmarks/method_cv.py (4 folds x 5; docs/coding-quality.md, "Lexical features"):
+    # interview talk or report prose on the 120 development passages 0.779 -> 0.851, the six
+    # dimensions 0.516 -> 0.545, two other codebooks +0.01, the six made exclusive 0.442 ->
+    # 0.434. Fine-tuned models gained nothing from words on three sets, so they weigh none.
     lexical_weight: float | None = None
 
 
@@ -340,11 +346,6 @@ def train(
         torch_device(opts.device)  # a wrong name is refused before any work
     if opts.context and opts.method != "linear":
         raise ModelError("--context is built for --method linear only (add --method linear)")
-    if opts.lexical_weight and opts.method != "linear":
-        raise ModelError(
-            "--lexical-weight is built for --method linear only (add --method linear; "
-            "fine-tuning learns from the words itself)"
-        )
     if opts.context and not any(e.context for e in examples):
         raise ModelError(
             '--context: no example has a "context" (the preceding turn); add them or leave '
@@ -497,7 +498,7 @@ def train(
         else:
             z_cal = features[cal_rows] @ weight.T + bias
     words = None
-    if opts.method == "linear" and opts.lexical_weight != 0:
+    if (opts.method in WORDS_CHOSEN and opts.lexical_weight is None) or opts.lexical_weight:
         words, word_weight, word_bias, z_words = _word_head(
             units,
             seed_texts,
@@ -673,7 +674,19 @@ def _word_head(
         )
     else:
         z = x[cal_rows] @ weight.T + bias
-    return words, weight, bias, np.asarray(z, np.float32)
+    z = np.asarray(z, np.float32)
+    # A code no coded example has was learnt from the codebook's own few texts alone: its
+    # words say nothing of passages (measured: with `being` left out of the coded examples,
+    # the words cut its recall from 0.38 to 0.05), so the word head leaves it as it finds it:
+    # no logits (multi-label), or the other codes' mean, which a softmax does not see.
+    unknown = ~y_units[train_rows].any(axis=0)
+    if unknown.any():
+        known = ~unknown
+        neutral = exclusive and known.any()
+        weight[unknown] = weight[known].mean(axis=0) if neutral else 0.0
+        bias[unknown] = bias[known].mean() if neutral else 0.0
+        z[:, unknown] = z[:, known].mean(axis=1, keepdims=True) if neutral else 0.0
+    return words, weight, bias, z
 
 
 def _calibration_f1(z: np.ndarray, gold: np.ndarray, exclusive: bool, opts, pool) -> float:
