@@ -417,6 +417,7 @@ def train(
         log(f'{voted} examples carry "votes": used by fine-tuning multi-label codebooks only')
     tuned = None
     lexical = None
+    unit_fold = None  # linear, calibrated out of fold: each row's fold
     # Both methods can score by the codes' descriptions (`--head definitions`).
     descriptions = [code.description() for code in codebook.codes]
     if opts.method == "fine-tune":
@@ -475,7 +476,8 @@ def train(
                 "each code's head also reads the passage's similarity to the code's description "
                 f"(weight {opts.definitions_weight:g}; --head free: not)"
             )
-        unit_fold = stratified_folds(y, opts.folds, opts.seed)[owner]
+        if cross_validate:  # rows are examples, or windows of long exclusive ones
+            unit_fold = stratified_folds(y, opts.folds, opts.seed)[owner]
         weight, bias = _fit_linear(
             np.vstack([features[train_rows], seed_vectors]),
             train_y,
@@ -506,7 +508,7 @@ def train(
             seed_y,
             train_rows,
             cal_rows,
-            unit_fold if cross_validate else None,
+            unit_fold,
             codebook.exclusive,
             opts,
         )
