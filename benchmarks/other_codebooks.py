@@ -19,6 +19,10 @@ past 153 words): fine-tuning 0.814 (accuracy 0.825) in 5 min 44 s, against 0.789
 9 min 5 s with `--whole-examples` (measured 2026-11-27; one passage of 40 apart); linear 0.780
 either way.
 
+Linear heads weigh the passages' words beside the embedding by default since 2026-11-27
+(docs/coding-quality.md, "Lexical features"): patient-feedback 0.780 -> 0.782 (weight 2),
+food-poverty 0.704 -> 0.739 (weight 0.5); `--lexical-weight 0` gives the figures above.
+
 Those fine-tunings ran with whole batches. Since then a CPU encodes mostly-padded batches in
 pieces of 8 by default (docs/coding-quality.md, "Training time"); `--micro-batch 0` reruns
 them whole. Patient-feedback fine-tuned so: 0.766 (accuracy 0.775) in 168 s, with `--seed 1`
