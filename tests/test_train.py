@@ -1396,7 +1396,7 @@ def test_linear_heads_read_the_words_where_the_words_mark_the_codes(
                            "--format", "json", "--bootstrap", "0")  # fmt: skip
         assert evaluated.exit_code == 0, evaluated.output
         macro_f1[name] = json.loads(evaluated.stdout)["macro_f1"]
-    assert macro_f1["words"] > macro_f1["alone"] + 0.03  # measured 0.833 against 0.774
+    assert macro_f1["words"] > macro_f1["alone"] + 0.03  # measured 0.838 against 0.778
 
 
 def test_the_pipeline_gives_a_words_model_the_passages_text(words_model: Path, corpus, db):
