@@ -528,16 +528,16 @@ def train(
             + ", ".join(f"{w:g}: {f:.3f}" for w, f in tried.items())
             + f"; {'chosen' if opts.lexical_weight is None else 'given'} {chosen:g}"
         )
-        if chosen:
-            weight_words = chosen * word_weight
-            bias = bias + chosen * word_bias
-            z_cal = z_cal + chosen * z_words
         lexical = {
             "weight": chosen,
             "terms": len(words.terms) if chosen else 0,
             "calibration_macro_f1": {f"{w:g}": round(f, 4) for w, f in tried.items()},
         }
-        if not chosen:
+        if chosen:  # the word head is stored already times its weight
+            word_weight = chosen * word_weight
+            bias = bias + chosen * word_bias
+            z_cal = z_cal + chosen * z_words
+        else:
             words = None
     vectors = _example_vectors(unit_vectors, owner, len(texts))
     slope = np.ones(len(codes), np.float32)
@@ -572,7 +572,7 @@ def train(
         "thresholds": thresholds,
     }
     if words is not None:
-        head["lexical_weight"] = weight_words.astype(np.float32)
+        head["lexical_weight"] = word_weight.astype(np.float32)
         head["lexical_idf"] = words.idf
         words.save(staging)
     save_file(head, staging / "head.safetensors")
