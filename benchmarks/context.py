@@ -42,9 +42,8 @@ def main() -> None:
 
     from narratives.codebook import load_codebook
     from narratives.embed import embed_texts
-    from narratives.examples import label_matrix, load_examples
+    from narratives.examples import label_matrix, load_examples, stratified_folds
     from narratives.metrics import multilabel_report
-    from narratives.train import stratified_folds
 
     codebook = load_codebook(Path(args.codebook))
     examples, _ = load_examples(Path(args.examples), codebook)

@@ -30,10 +30,10 @@ KINDS = ("embedding", "tfidf", "concat", "average")
 def _calibrated(x, y, extra_x, extra_y, x_test, folds, seed):
     """Calibrated probabilities for x_test, and out-of-fold ones for x (thresholds)."""
     from narratives.calibrate import platt
-    from narratives.train import _fit_linear, _out_of_fold_logits
+    from narratives.linear import fit_linear, out_of_fold_logits
 
-    z_oof = _out_of_fold_logits(x, y, extra_x, extra_y, False, folds, seed)
-    weight, bias = _fit_linear(np.vstack([x, extra_x]), np.vstack([y, extra_y]), False, seed)
+    z_oof = out_of_fold_logits(x, y, extra_x, extra_y, False, folds, seed)
+    weight, bias = fit_linear(np.vstack([x, extra_x]), np.vstack([y, extra_y]), False, seed)
     z_test = x_test @ weight.T + bias
     p_oof, p_test = np.zeros(z_oof.shape), np.zeros(z_test.shape)
     for j in range(y.shape[1]):

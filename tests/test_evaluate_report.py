@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from narratives.cli import main
 from narratives.metrics import bootstrap_intervals, exclusive_report, multilabel_report
-from narratives.train import model_card
+from narratives.model_card import model_card
 from tests.conftest import ROOT
 
 EXCLUSIVE = ROOT / "tests/data/exclusive"

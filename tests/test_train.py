@@ -172,7 +172,7 @@ def test_a_linear_head_with_descriptions_folds_into_one_weight_matrix(exclusive:
     head scores exactly as the logistic regression on the widened features did."""
     from sklearn.linear_model import LogisticRegression
 
-    from narratives.train import _fit_linear
+    from narratives.linear import fit_linear
 
     rng = np.random.RandomState(1)
     x = rng.normal(size=(90, 8)).astype(np.float32)
@@ -180,7 +180,7 @@ def test_a_linear_head_with_descriptions_folds_into_one_weight_matrix(exclusive:
     y = np.eye(3, dtype=bool)[np.argmax(x @ anchors.T + rng.normal(size=(90, 3)), 1)]
     if not exclusive:
         y[:30, 2] = True  # a second code on some
-    weight, bias = _fit_linear(x, y, exclusive, 0, anchors)
+    weight, bias = fit_linear(x, y, exclusive, 0, anchors)
     widened = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced", random_state=0)
     if exclusive:
         widened.fit(np.hstack([x, x @ anchors.T]), y.argmax(1))

@@ -26,7 +26,7 @@ from narratives.classify import (
 )
 from narratives.codebook import Codebook, load_codebook
 from narratives.embed import PROGRESS_CHUNK, clock, embed_texts
-from narratives.examples import Example, label_matrix, load_examples, thin_codes
+from narratives.examples import Example, label_matrix, load_examples, stratified_folds, thin_codes
 from narratives.metrics import (
     abstain_report,
     bootstrap_intervals,
@@ -36,7 +36,7 @@ from narratives.metrics import (
     paired_difference,
 )
 from narratives.model import TrainedClassifier
-from narratives.train import TrainOptions, chosen_method, stratified_folds, train
+from narratives.train import TrainOptions, chosen_method, train
 
 
 def open_classifier(

@@ -314,3 +314,40 @@ def thin_codes(codebook: Codebook, counts: np.ndarray, codebook_examples: bool =
                 "threshold on; `narratives cross-validate` shows how well it is coded"
             )
     return notes
+
+
+def _stratum(labels: np.ndarray) -> np.ndarray:
+    """Each example's first code (-1 for none): what splits and folds are stratified on."""
+    return np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
+
+
+def held_out_split(
+    n: int, labels: np.ndarray, holdout: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train / calibration indices, stratified on `_stratum`."""
+    rng = np.random.RandomState(seed)
+    key = _stratum(labels)
+    cal = []
+    for k in np.unique(key):
+        members = np.flatnonzero(key == k)
+        rng.shuffle(members)
+        cal.extend(
+            members[: max(1, int(round(holdout * len(members))))] if len(members) > 1 else []
+        )
+    cal_idx = np.array(sorted(cal), dtype=int)
+    train_idx = np.setdiff1d(np.arange(n), cal_idx)
+    return train_idx, cal_idx
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A fold number per example, stratified on `_stratum`."""
+    rng = np.random.RandomState(seed)
+    key = _stratum(labels)
+    fold = np.zeros(len(labels), dtype=int)
+    start = 0
+    for k_ in np.unique(key):
+        members = np.flatnonzero(key == k_)
+        rng.shuffle(members)
+        fold[members] = (start + np.arange(len(members))) % k
+        start += len(members)  # rare codes do not all land in fold 0
+    return fold

@@ -2,23 +2,24 @@
 
 Two methods, measured against each other (docs/coding-quality.md;
 benchmarks/coding_quality.py and benchmarks/method_cv.py):
-- `linear`: logistic-regression heads on frozen sentence embeddings (seconds);
+- `linear`: logistic-regression heads on frozen sentence embeddings (`linear.py`; seconds);
 - `fine-tune`: the encoder itself is fine-tuned with a classification head on the examples
   (`finetune.py`), since the frozen encoder captures a passage's topic more than the behaviour
   it shows (minutes on 2 CPU cores);
 - `auto` (default): `linear` under 200 examples, `fine-tune` from there (`chosen_method`).
 Both also learn from the codebook's definitions and exemplars; `linear` also weighs a head on
-the passages' words (`lexical.py`) beside the embedding's. Probabilities are calibrated
-and each code's threshold chosen (`calibrate.py`) on scores of examples the head did not
-train on: out-of-fold scores of every example for `linear`, a held-out 20% for `fine-tune`
-(one fine-tuning, not k); never on the examples being reported on. An exclusive codebook's
-examples longer than the encoder reads are trained on as their windows and calibrated on as
-they will be scored, by their windows' averaged probabilities (`classify.split_long`).
+the passages' words (`lexical.py`, `linear.word_head`) beside the embedding's. Probabilities
+are calibrated and each code's threshold chosen (`calibrate.py`) on scores of examples the
+head did not train on: out-of-fold scores of every example for `linear`, a held-out 20% for
+`fine-tune` (one fine-tuning, not k); never on the examples being reported on. An exclusive
+codebook's examples longer than the encoder reads are trained on as their windows and
+calibrated on as they will be scored, by their windows' averaged probabilities
+(`classify.split_long`).
 
 A model folder (`model.py` loads it) holds `config.json`, `head.safetensors` (and `encoder/`
 when it has its own, `lexical.json` when it reads words), `examples.safetensors` +
-`examples.json` (for `explain`), `metrics.json` and `MODEL_CARD.md`. Nothing in it executes
-code when loaded.
+`examples.json` (for `explain`), `metrics.json` and `MODEL_CARD.md` (`model_card.py`).
+Nothing in it executes code when loaded.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import save_file
 
 from narratives.calibrate import calibrate, fit_temperature, sigmoid, softmax
 from narratives.classify import pool_scores, split_long
@@ -38,19 +40,23 @@ from narratives.embed import PACKAGED_ALIASES, embed_texts, load_encoder, resolv
 from narratives.examples import (
     FEW_EXAMPLES,
     Example,
+    held_out_split,
     label_matrix,
+    stratified_folds,
     target_matrix,
     thin_codes,
 )
 from narratives.finetune import fine_tune, torch_device
 from narratives.lexical import WEIGHTS, Vocabulary
+from narratives.linear import fit_linear, out_of_fold_logits, word_head
 from narratives.metrics import exclusive_report, multilabel_report
 from narratives.model import ABSTAIN_BAND, FORMAT, ModelError, TrainedClassifier
+from narratives.model_card import model_card
 
 # Windows shorter than this carry too little to code (a sentence or two).
 MIN_WINDOW_WORDS = 25
 
-__all__ = ["ModelError", "TrainOptions", "TrainedClassifier", "stratified_folds", "train"]
+__all__ = ["ModelError", "TrainOptions", "TrainedClassifier", "train"]
 
 
 METHODS = ("auto", "fine-tune", "linear")
@@ -104,10 +110,11 @@ class TrainOptions:
     # description's direction as one more, cheaply penalised feature: the cosine similarity
     # to the description, times `definitions_weight` (a larger weight lets the head lean on
     # the description more; the head is still one linear layer). Measured
-    # (docs/coding-quality.md, "The codes' definitions in linear heads"): on 90 real passages (benchmarks/method_cv.py, 5 fold
-    # assignments) macro-F1 0.492 -> 0.516; trained on 90-1,200 written passages, the
-    # development passages coded +0.01 to +0.09 better and held-out written ones about level;
-    # exclusive: 76 real passages 0.417 -> 0.442. 10 was too much (exclusive, written: -0.09).
+    # (docs/coding-quality.md, "The codes' definitions in linear heads"): on 90 real passages
+    # (benchmarks/method_cv.py, 5 fold assignments) macro-F1 0.492 -> 0.516; trained on
+    # 90-1,200 written passages, the development passages coded +0.01 to +0.09 better and
+    # held-out written ones about level; exclusive: 76 real passages 0.417 -> 0.442. 10 was
+    # too much (exclusive, written: -0.09).
     head: str = "definitions"
     definitions_weight: float = 3.0
     # Batches of passages of similar length (`batches`): 1.75x faster on the shipped
@@ -195,127 +202,6 @@ class TrainOptions:
     lexical_weight: float | None = None
 
 
-def _stratum(labels: np.ndarray) -> np.ndarray:
-    """Each example's first code (-1 for none): what splits and folds are stratified on."""
-    return np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
-
-
-def _split(n: int, labels: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train / calibration indices, stratified on `_stratum`."""
-    rng = np.random.RandomState(seed)
-    key = _stratum(labels)
-    cal = []
-    for k in np.unique(key):
-        members = np.flatnonzero(key == k)
-        rng.shuffle(members)
-        cal.extend(
-            members[: max(1, int(round(holdout * len(members))))] if len(members) > 1 else []
-        )
-    cal_idx = np.array(sorted(cal), dtype=int)
-    train_idx = np.setdiff1d(np.arange(n), cal_idx)
-    return train_idx, cal_idx
-
-
-def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """A fold number per example, stratified on `_stratum`."""
-    rng = np.random.RandomState(seed)
-    key = _stratum(labels)
-    fold = np.zeros(len(labels), dtype=int)
-    start = 0
-    for k_ in np.unique(key):
-        members = np.flatnonzero(key == k_)
-        rng.shuffle(members)
-        fold[members] = (start + np.arange(len(members))) % k
-        start += len(members)  # rare codes do not all land in fold 0
-    return fold
-
-
-def _out_of_fold_logits(
-    x: np.ndarray,
-    y: np.ndarray,
-    extra_x: np.ndarray,
-    extra_y: np.ndarray,
-    exclusive: bool,
-    k: int,
-    seed: int,
-    anchors: np.ndarray | None = None,
-    fold: np.ndarray | None = None,
-) -> np.ndarray:
-    """Each example's logits from a linear head trained without its fold (`fold`: a fold
-    number per row, when rows are windows of examples; else `k` folds stratified here)."""
-    if fold is None:
-        fold = stratified_folds(y, k, seed)
-    z = np.zeros(y.shape, np.float32)
-    for f in range(k):
-        test = fold == f
-        if not test.any():
-            continue
-        weight, bias = _fit_linear(
-            _rows(x[~test], extra_x),
-            np.vstack([y[~test], extra_y]),
-            exclusive,
-            seed,
-            anchors,
-        )
-        z[test] = x[test] @ weight.T + bias
-    return z
-
-
-def _rows(*blocks):
-    """Blocks of rows stacked: dense arrays, or sparse ones (word features)."""
-    from scipy import sparse
-
-    if any(sparse.issparse(b) for b in blocks):
-        return sparse.vstack(blocks, format="csr")
-    return np.vstack(blocks)
-
-
-def _fit_linear(
-    x: np.ndarray, y: np.ndarray, exclusive: bool, seed: int, anchors: np.ndarray | None = None
-):
-    """Logistic regression: one per code, or one over the codes if exclusive. `anchors`
-    (n codes, features), each code's description times `definitions_weight`, adds each
-    passage's similarity to them as features: their coefficients are penalised like any
-    other, so a large weight makes leaning on the description cheap. The result is folded
-    back into one weight matrix, so a model stores and scores as any linear head. `x` may be
-    sparse (word features) when there are no anchors."""
-    from sklearn.linear_model import LogisticRegression
-
-    def fit(features: np.ndarray, target: np.ndarray):
-        model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced", random_state=seed)
-        return model.fit(features, target)
-
-    d = x.shape[1]
-    a = anchors if anchors is not None else np.zeros((0, d), np.float32)  # no columns added
-
-    def with_anchors(own: np.ndarray):
-        return x if anchors is None else np.hstack([x, x @ own.T])
-
-    if exclusive:
-        model = fit(with_anchors(a), y.argmax(axis=1))
-        coef = model.coef_[:, :d] + model.coef_[:, d:] @ a
-        weight = np.zeros((y.shape[1], d), np.float32)
-        bias = np.full(y.shape[1], -30.0, np.float32)  # codes never seen in training
-        seen = model.classes_
-        if len(seen) == 2:  # a binary model scores the second class against the first (logit 0)
-            weight[seen[0]], bias[seen[0]] = 0.0, 0.0
-            weight[seen[1]], bias[seen[1]] = coef[0], model.intercept_[0]
-        else:
-            weight[seen], bias[seen] = coef, model.intercept_
-        return weight, bias
-    weight = np.zeros((y.shape[1], d), np.float32)
-    bias = np.zeros(y.shape[1], np.float32)
-    for j in range(y.shape[1]):
-        if y[:, j].all() or not y[:, j].any():
-            bias[j] = 30.0 if y[:, j].all() else -30.0
-            continue
-        own = a[j : j + 1]  # this code's anchor, or none
-        m = fit(with_anchors(own), y[:, j])
-        weight[j] = m.coef_[0, :d] + m.coef_[0, d:] @ own
-        bias[j] = m.intercept_[0]
-    return weight, bias
-
-
 def train(
     codebook: Codebook,
     examples: list[Example],
@@ -324,9 +210,72 @@ def train(
     opts: TrainOptions = TrainOptions(),
     log=print,
 ) -> dict:
-    """Train and save a model folder; return its metrics on the examples it calibrated on."""
-    from safetensors.numpy import save_file
+    """Train and save a model folder; return its metrics on the examples it calibrated on.
 
+    The steps: check the options, divide the examples into rows to train and to calibrate
+    on, fit a head (fine-tuned encoder or linear heads on frozen embeddings), weigh a head
+    on the passages' words beside it, calibrate, and save the folder (written aside and
+    moved into place at the end, so a failed training leaves `out` as it was)."""
+    opts = _checked(opts, examples, log)
+    rows = _training_rows(codebook, examples, opts, log)
+    out = Path(out)
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    soft, n_voted = _vote_targets(examples, rows, codebook.exclusive, opts.method, log)
+    if opts.method == "fine-tune":
+        head = _fine_tuned_head(codebook, rows, soft, opts, staging, log)
+    else:
+        head = _linear_head(codebook, examples, rows, opts, staging, log)
+    head, lexical = _with_words(head, rows, codebook.exclusive, opts, log)
+    calibration = _calibrated(head.z_cal, rows, codebook.exclusive, opts, log)
+    config = _config(
+        codebook,
+        examples,
+        examples_sha256,
+        out,
+        staging,
+        opts,
+        rows,
+        head,
+        lexical,
+        calibration,
+        n_voted,
+    )
+    if config["window_words"]:
+        pooled_how = (
+            "their probabilities averaged" if codebook.exclusive else "each code by its highest"
+        )
+        log(
+            f"passages longer than {config['window_words']} words will be scored by windows of "
+            f"whole sentences of at most that length, {pooled_how} (--window-words N to "
+            "change, 0 for whole)"
+        )
+    _save(staging, head, calibration, examples, rows, config)
+    model = TrainedClassifier.load(staging)
+    metrics = {
+        "calibration": config["calibration"],
+        "calibration_split": evaluate_logits(
+            model,
+            head.z_cal,
+            rows.y[rows.cal_idx],
+            rows.cal_owner if len(rows.windowed) else None,
+            rows.cal_units,
+        ),
+    }
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    for note in _never_coded(metrics["calibration_split"], config["method"]):
+        log(f"note: {note}")
+    if out.exists():
+        log(f"replacing the model that was in {out}")
+        shutil.rmtree(out)
+    staging.rename(out)
+    (out / "MODEL_CARD.md").write_text(model_card(config, metrics))
+    return metrics
+
+
+def _checked(opts: TrainOptions, examples: list[Example], log) -> TrainOptions:
+    """The options, refused before any work where they cannot train, with `auto` resolved."""
     if opts.method not in METHODS:
         raise ModelError(f"unknown method '{opts.method}': use auto, fine-tune or linear")
     if opts.window_words and opts.window_words < MIN_WINDOW_WORDS:
@@ -351,34 +300,86 @@ def train(
             '--context: no example has a "context" (the preceding turn); add them or leave '
             "--context out"
         )
+    return opts
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What a head trains and calibrates on. A row is an example, or, for an exclusive
+    codebook, one window of an example longer than the encoder reads: such an example is
+    trained on as its windows, each with the example's code, and calibrated on as it will be
+    scored (multi-label codes may show in one window only, so those examples stay whole)."""
+
+    codes: list[str]
+    y: np.ndarray  # examples x codes
+    units: list[str]  # each row's text
+    owner: np.ndarray  # each row's example
+    window: int | None  # words: longer passages are scored by windows
+    windowed: np.ndarray  # the examples trained on as their windows
+    # The codebook's definitions and exemplars: trained on, never calibrated on, since they
+    # are unlike the passages to be coded, so no guide to thresholds.
+    seed_texts: list[str]
+    seed_y: np.ndarray
+    train_idx: np.ndarray  # the examples trained on
+    cal_idx: np.ndarray  # the examples calibrated on: all of them when `out_of_fold`
+    out_of_fold: bool
+
+    @property
+    def train_rows(self) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.owner, self.train_idx))
+
+    @property
+    def cal_rows(self) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.owner, self.cal_idx))
+
+    @property
+    def cal_owner(self) -> np.ndarray:
+        """Each calibration row's example, as a position in `cal_idx`."""
+        position = np.full(len(self.y), -1)
+        position[self.cal_idx] = np.arange(len(self.cal_idx))
+        return position[self.owner[self.cal_rows]]
+
+    @property
+    def cal_units(self) -> list[str]:
+        return [self.units[r] for r in self.cal_rows]
+
+    @property
+    def train_texts(self) -> list[str]:
+        return [self.units[r] for r in self.train_rows] + self.seed_texts
+
+    @property
+    def train_y(self) -> np.ndarray:
+        return np.vstack([self.y[self.owner[self.train_rows]], self.seed_y])
+
+    def pool(self):
+        """How calibration rows' probabilities become their examples' (an exclusive model
+        averages a long passage's windows), or None where each row is an example."""
+        if not len(self.windowed):
+            return None
+        owner, n, units = self.cal_owner, len(self.cal_idx), self.cal_units
+        return lambda p: pool_scores(p, owner, n, "mean", units)
+
+
+def _training_rows(codebook: Codebook, examples: list[Example], opts: TrainOptions, log) -> _Rows:
+    """The examples as rows to train and calibrate on; says how they divide."""
     codes = codebook.ids
     y = label_matrix(examples, codes)
     texts = [e.text for e in examples]
     window = _window_words(texts, codebook.exclusive, opts.embedding_model, opts.window_words)
-    # Exclusive: a long example is trained on as its windows (`units`, each with the
-    # example's code; `owner`: the example each came from), and calibrated on as it will be
-    # scored. Multi-label codes may show in one window only, so their examples stay whole.
     by_windows = codebook.exclusive and opts.train_windows
     units, owner = split_long(texts, window if by_windows else None)
     windowed = np.flatnonzero(np.bincount(owner, minlength=len(texts)) > 1)
-    # The codebook's definitions and exemplars are trained on, never calibrated on: they are
-    # unlike the passages to be coded, so no guide to thresholds.
     seeds = codebook.seed_examples() if opts.codebook_examples else []
-    seed_texts = [text for text, _ in seeds]
     seed_y = np.array([[c == code for c in codes] for _, code in seeds], dtype=bool).reshape(
         len(seeds), len(codes)
     )
-    cross_validate = opts.method == "linear" and opts.folds > 1 and len(examples) >= opts.folds
-    if cross_validate:
+    out_of_fold = opts.method == "linear" and opts.folds > 1 and len(examples) >= opts.folds
+    if out_of_fold:
         train_idx, cal_idx = np.arange(len(examples)), np.arange(len(examples))
         how = f"all {len(examples)} calibrate out of fold ({opts.folds} folds)"
     else:
-        train_idx, cal_idx = _split(len(examples), y, opts.holdout, opts.seed)
+        train_idx, cal_idx = held_out_split(len(examples), y, opts.holdout, opts.seed)
         how = f"{len(train_idx)} to train, {len(cal_idx)} held out to calibrate"
-    out = Path(out)
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     log(f"{len(examples)} examples (+{len(seeds)} from the codebook): {how}")
     if len(windowed):
         log(
@@ -390,203 +391,300 @@ def train(
         )
     for note in thin_codes(codebook, y.sum(0), opts.codebook_examples):
         log(f"note: {note}")
-
-    train_rows = np.flatnonzero(np.isin(owner, train_idx))
-    cal_rows = np.flatnonzero(np.isin(owner, cal_idx))
-    position = np.full(len(texts), -1)
-    position[cal_idx] = np.arange(len(cal_idx))
-    cal_owner = position[owner[cal_rows]]  # each calibration row's example, among cal_idx
-    cal_units = [units[r] for r in cal_rows]
-    # An exclusive model scores a long passage by its windows' averaged probabilities.
-    pool = (
-        (lambda p: pool_scores(p, cal_owner, len(cal_idx), "mean", cal_units))
-        if len(windowed)
-        else None
+    return _Rows(
+        codes=codes,
+        y=y,
+        units=units,
+        owner=owner,
+        window=window,
+        windowed=windowed,
+        seed_texts=[text for text, _ in seeds],
+        seed_y=seed_y,
+        train_idx=train_idx,
+        cal_idx=cal_idx,
+        out_of_fold=out_of_fold,
     )
-    train_texts = [units[r] for r in train_rows] + seed_texts
-    train_y = np.vstack([y[owner[train_rows]], seed_y])
-    voted = sum(bool(examples[i].votes) for i in train_idx)
-    soft = None
-    if voted and opts.method == "fine-tune" and not codebook.exclusive:
-        # Coders' votes soften the classification targets (measured on the shipped examples,
-        # seeds 0 and 1: selection half macro-F1 0.554 / 0.618 against 0.554 / 0.591, mean
-        # AUC 0.839 / 0.855 against 0.830 / 0.847; docs/coding-quality.md, "Coders' votes").
-        soft = np.vstack([target_matrix(examples, codes)[owner[train_rows]], seed_y])
-        log(f"{voted} examples carry coders' votes: they soften the classification targets")
-    elif voted:
-        log(f'{voted} examples carry "votes": used by fine-tuning multi-label codebooks only')
-    tuned = None
-    lexical = None
-    unit_fold = None  # linear, calibrated out of fold: each row's fold
-    # Both methods can score by the codes' descriptions (`--head definitions`).
-    descriptions = [code.description() for code in codebook.codes]
-    if opts.method == "fine-tune":
-        if len(examples) < FEW_EXAMPLES:
-            log(
-                f"only {len(examples)} examples: compare --method linear, which takes seconds; on "
-                "57-90 real coded passages it coded as well as fine-tuning or better "
-                "(docs/coding-quality.md); "
-                "`narratives cross-validate` measures either on your own examples"
-            )
-        log(f"fine-tuning {opts.embedding_model} ...")
-        weight, bias, tuned = fine_tune(
-            train_texts,
-            train_y,
-            codebook.exclusive,
-            opts,
-            staging / "encoder",
-            log,
-            soft,
-            descriptions,
-        )
-        encoder_name = str(staging / "encoder")
-        unit_vectors = embed_texts(units, encoder_name, device=opts.device, log=log)
-        z_cal = unit_vectors[cal_rows] @ weight.T + bias
-    else:
-        log(f"embedding with {opts.embedding_model} ...")
-        encoder_name = opts.embedding_model
-        base = Path(resolve_model(encoder_name))
-        if base.is_dir() and encoder_name.lower() not in PACKAGED_ALIASES:
-            # A local encoder (another model's fine-tuned one, say) is copied in: the model
-            # folder stays self-contained, and its cached vectors are keyed by this model.
-            shutil.copytree(base, staging / "encoder")
-        unit_vectors = embed_texts(units, encoder_name, device=opts.device, log=log)
-        seed_vectors = (
-            embed_texts(seed_texts, encoder_name, device=opts.device)
-            if seed_texts
-            else unit_vectors[:0]
-        )
-        features = unit_vectors
-        if opts.context:
-            from narratives.classify import context_vectors
 
-            around = context_vectors(
-                [e.context for e in examples],
-                lambda t: embed_texts(t, encoder_name, device=opts.device),
-                unit_vectors.shape[1],
-            )
-            features = np.hstack([unit_vectors, around[owner]])
-            seed_vectors = np.hstack([seed_vectors, np.zeros_like(seed_vectors)])
-        anchors = None
-        if opts.head == "definitions" and opts.definitions_weight > 0:
-            described = embed_texts(descriptions, encoder_name, device=opts.device)
-            anchors = np.zeros((len(codes), features.shape[1]), np.float32)
-            anchors[:, : described.shape[1]] = opts.definitions_weight * described
-            log(
-                "each code's head also reads the passage's similarity to the code's description "
-                f"(weight {opts.definitions_weight:g}; --head free: not)"
-            )
-        if cross_validate:  # rows are examples, or windows of long exclusive ones
-            unit_fold = stratified_folds(y, opts.folds, opts.seed)[owner]
-        weight, bias = _fit_linear(
-            np.vstack([features[train_rows], seed_vectors]),
-            train_y,
-            codebook.exclusive,
-            opts.seed,
-            anchors,
-        )
-        if cross_validate:
-            z_cal = _out_of_fold_logits(
-                features,
-                y[owner],
-                seed_vectors,
-                seed_y,
-                codebook.exclusive,
-                opts.folds,
-                opts.seed,
-                anchors,
-                fold=unit_fold,
-            )
-        else:
-            z_cal = features[cal_rows] @ weight.T + bias
-    words = None
-    if (opts.method in WORDS_CHOSEN and opts.lexical_weight is None) or opts.lexical_weight:
-        words, word_weight, word_bias, z_words = _word_head(
-            units,
-            seed_texts,
-            y[owner],
-            seed_y,
-            train_rows,
-            cal_rows,
-            unit_fold,
-            codebook.exclusive,
-            opts,
-        )
-        candidates = WEIGHTS if opts.lexical_weight is None else (0.0, opts.lexical_weight)
-        tried = {
-            w: _calibration_f1(z_cal + w * z_words, y[cal_idx], codebook.exclusive, opts, pool)
-            for w in candidates
-        }
-        chosen = (
-            max(tried, key=lambda w: (round(tried[w], 6), -w))  # the smaller on ties
-            if opts.lexical_weight is None
-            else opts.lexical_weight
-        )
+
+def _vote_targets(
+    examples: list[Example], rows: _Rows, exclusive: bool, method: str, log
+) -> tuple[np.ndarray | None, int]:
+    """The training rows' targets softened by the coders' votes, and how many examples gave
+    votes, where fine-tuning a multi-label codebook on examples that carry them; else None
+    and 0 (the codes themselves are the targets). Measured on the shipped examples, seeds 0
+    and 1: selection half macro-F1 0.554 / 0.618 against 0.554 / 0.591, mean AUC 0.839 /
+    0.855 against 0.830 / 0.847 (docs/coding-quality.md, "Coders' votes")."""
+    voted = sum(bool(examples[i].votes) for i in rows.train_idx)
+    if voted and method == "fine-tune" and not exclusive:
+        log(f"{voted} examples carry coders' votes: they soften the classification targets")
+        targets = target_matrix(examples, rows.codes)[rows.owner[rows.train_rows]]
+        return np.vstack([targets, rows.seed_y]), voted
+    if voted:
+        log(f'{voted} examples carry "votes": used by fine-tuning multi-label codebooks only')
+    return None, 0
+
+
+@dataclass(frozen=True)
+class _Head:
+    """A trained head: logits = vectors @ weight.T + bias (+ the word head's, where it reads
+    words), with the calibration rows' logits from examples it did not train on."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    z_cal: np.ndarray  # the calibration rows' logits
+    vectors: np.ndarray  # every row's embedding
+    fold: np.ndarray | None = None  # linear, calibrated out of fold: each row's fold
+    tuned: dict | None = None  # fine-tuning: what it did (steps, epochs, tokens read)
+    words: Vocabulary | None = None
+    word_weight: np.ndarray | None = None  # already times the word head's weight
+
+
+def _fine_tuned_head(
+    codebook: Codebook,
+    rows: _Rows,
+    soft: np.ndarray | None,
+    opts: TrainOptions,
+    staging: Path,
+    log,
+) -> _Head:
+    """The encoder fine-tuned with its head (`finetune.py`), saved in `staging/encoder`;
+    calibrated on the held-out examples."""
+    if len(rows.y) < FEW_EXAMPLES:
         log(
-            f"word features ({len(words.terms):,} words and word pairs, TF-IDF): calibration "
-            "macro-F1 by the weight of their head beside the embedding's: "
-            + ", ".join(f"{w:g}: {f:.3f}" for w, f in tried.items())
-            + f"; {'chosen' if opts.lexical_weight is None else 'given'} {chosen:g}"
+            f"only {len(rows.y)} examples: compare --method linear, which takes seconds; on "
+            "57-90 real coded passages it coded as well as fine-tuning or better "
+            "(docs/coding-quality.md); "
+            "`narratives cross-validate` measures either on your own examples"
         )
-        lexical = {
-            "weight": chosen,
-            "terms": len(words.terms) if chosen else 0,
-            "calibration_macro_f1": {f"{w:g}": round(f, 4) for w, f in tried.items()},
-        }
-        if chosen:  # the word head is stored already times its weight
-            word_weight = chosen * word_weight
-            bias = bias + chosen * word_bias
-            z_cal = z_cal + chosen * z_words
-        else:
-            words = None
-    vectors = _example_vectors(unit_vectors, owner, len(texts))
-    slope = np.ones(len(codes), np.float32)
-    offset = np.zeros(len(codes), np.float32)
-    thresholds = np.full(len(codes), 0.5, np.float32)
-    pooled = np.zeros(len(codes), bool)
-    temperature = None
-    if codebook.exclusive:
+    log(f"fine-tuning {opts.embedding_model} ...")
+    weight, bias, tuned = fine_tune(
+        rows.train_texts,
+        rows.train_y,
+        codebook.exclusive,
+        opts,
+        staging / "encoder",
+        log,
+        soft,
+        [code.description() for code in codebook.codes],
+    )
+    vectors = embed_texts(rows.units, str(staging / "encoder"), device=opts.device, log=log)
+    return _Head(weight, bias, vectors[rows.cal_rows] @ weight.T + bias, vectors, tuned=tuned)
+
+
+def _linear_head(
+    codebook: Codebook,
+    examples: list[Example],
+    rows: _Rows,
+    opts: TrainOptions,
+    staging: Path,
+    log,
+) -> _Head:
+    """Logistic heads on the frozen encoder's embeddings (`linear.py`), reading each code's
+    description (`--head definitions`) and the preceding turn (`--context`) where asked;
+    calibrated out of fold, or on the held-out examples."""
+    log(f"embedding with {opts.embedding_model} ...")
+    encoder = opts.embedding_model
+    base = Path(resolve_model(encoder))
+    if base.is_dir() and encoder.lower() not in PACKAGED_ALIASES:
+        # A local encoder (another model's fine-tuned one, say) is copied in: the model
+        # folder stays self-contained, and its cached vectors are keyed by this model.
+        shutil.copytree(base, staging / "encoder")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return embed_texts(texts, encoder, device=opts.device)
+
+    vectors = embed_texts(rows.units, encoder, device=opts.device, log=log)
+    seed_vectors = embed(rows.seed_texts) if rows.seed_texts else vectors[:0]
+    features = vectors
+    if opts.context:
+        from narratives.classify import context_vectors
+
+        around = context_vectors([e.context for e in examples], embed, vectors.shape[1])
+        features = np.hstack([vectors, around[rows.owner]])
+        seed_vectors = np.hstack([seed_vectors, np.zeros_like(seed_vectors)])
+    anchors = None
+    if opts.head == "definitions" and opts.definitions_weight > 0:
+        described = embed([code.description() for code in codebook.codes])
+        anchors = np.zeros((len(rows.codes), features.shape[1]), np.float32)
+        anchors[:, : described.shape[1]] = opts.definitions_weight * described
+        log(
+            "each code's head also reads the passage's similarity to the code's description "
+            f"(weight {opts.definitions_weight:g}; --head free: not)"
+        )
+    weight, bias = fit_linear(
+        np.vstack([features[rows.train_rows], seed_vectors]),
+        rows.train_y,
+        codebook.exclusive,
+        opts.seed,
+        anchors,
+    )
+    if not rows.out_of_fold:
+        return _Head(weight, bias, features[rows.cal_rows] @ weight.T + bias, vectors)
+    fold = stratified_folds(rows.y, opts.folds, opts.seed)[rows.owner]  # rows may be windows
+    z_cal = out_of_fold_logits(
+        features,
+        rows.y[rows.owner],
+        seed_vectors,
+        rows.seed_y,
+        codebook.exclusive,
+        opts.folds,
+        opts.seed,
+        anchors,
+        fold=fold,
+    )
+    return _Head(weight, bias, z_cal, vectors, fold=fold)
+
+
+def _with_words(
+    head: _Head, rows: _Rows, exclusive: bool, opts: TrainOptions, log
+) -> tuple[_Head, dict | None]:
+    """The head with a head on the passages' words beside it (`linear.word_head`), at the
+    weight that calibrates best (or the one given), and what was tried for `config.json`'s
+    `lexical`; the head as it was, and None, where words are not tried."""
+    if not ((opts.method in WORDS_CHOSEN and opts.lexical_weight is None) or opts.lexical_weight):
+        return head, None
+    words, word_weight, word_bias, z_words = word_head(
+        rows.units,
+        rows.seed_texts,
+        rows.y[rows.owner],
+        rows.seed_y,
+        rows.train_rows,
+        rows.cal_rows,
+        head.fold,
+        exclusive,
+        opts.seed,
+        opts.folds,
+    )
+    candidates = WEIGHTS if opts.lexical_weight is None else (0.0, opts.lexical_weight)
+    gold, pool = rows.y[rows.cal_idx], rows.pool()
+    tried = {
+        w: _calibration_f1(head.z_cal + w * z_words, gold, exclusive, opts, pool)
+        for w in candidates
+    }
+    chosen = (
+        max(tried, key=lambda w: (round(tried[w], 6), -w))  # the smaller on ties
+        if opts.lexical_weight is None
+        else opts.lexical_weight
+    )
+    log(
+        f"word features ({len(words.terms):,} words and word pairs, TF-IDF): calibration "
+        "macro-F1 by the weight of their head beside the embedding's: "
+        + ", ".join(f"{w:g}: {f:.3f}" for w, f in tried.items())
+        + f"; {'chosen' if opts.lexical_weight is None else 'given'} {chosen:g}"
+    )
+    lexical = {
+        "weight": chosen,
+        "terms": len(words.terms) if chosen else 0,
+        "calibration_macro_f1": {f"{w:g}": round(f, 4) for w, f in tried.items()},
+    }
+    if not chosen:
+        return head, lexical
+    # The word head is stored already times its weight.
+    return replace(
+        head,
+        bias=head.bias + chosen * word_bias,
+        z_cal=head.z_cal + chosen * z_words,
+        words=words,
+        word_weight=chosen * word_weight,
+    ), lexical
+
+
+@dataclass(frozen=True)
+class _Calibration:
+    """How logits become probabilities (sigmoid(slope * z + offset), or, exclusive, a
+    softmax over z / temperature) and decisions (multi-label: each code's threshold)."""
+
+    slope: np.ndarray
+    offset: np.ndarray
+    thresholds: np.ndarray
+    pooled: np.ndarray  # the codes calibrated together, having too few examples alone
+    temperature: float | None = None
+
+
+def _calibrated(
+    z_cal: np.ndarray, rows: _Rows, exclusive: bool, opts: TrainOptions, log
+) -> _Calibration:
+    """The calibration fitted on the calibration examples' logits (`calibrate.py`)."""
+    gold = rows.y[rows.cal_idx]
+    n = len(rows.codes)
+    if exclusive:
         # One softmax over the codes: the probabilities are calibrated by one temperature,
         # fitted on the same calibration examples as a multi-label model's Platt scaling.
-        temperature = fit_temperature(z_cal, y[cal_idx], pool)
-        slope[:] = 1.0 / temperature
+        temperature = fit_temperature(z_cal, gold, rows.pool())
         log(
             f"probabilities calibrated by a temperature of {temperature:g} "
-            f"(fitted on {len(cal_idx)} calibration examples)"
+            f"(fitted on {len(rows.cal_idx)} calibration examples)"
         )
-    else:
-        slope, offset, thresholds, pooled = calibrate(
-            z_cal, y[cal_idx], opts.threshold_beta, opts.own_calibration
+        return _Calibration(
+            np.full(n, 1.0 / temperature, np.float32),
+            np.zeros(n, np.float32),
+            np.full(n, 0.5, np.float32),
+            np.zeros(n, bool),
+            temperature,
         )
-        if pooled.any():
-            log(
-                f"{pooled.sum()} of {len(codes)} codes have fewer than {opts.own_calibration} "
-                "calibration examples with or without them: they share one calibration and "
-                "threshold (--own-calibration)"
-            )
-    head = {
-        "weight": weight,
-        "bias": bias,
-        "slope": slope,
-        "offset": offset,
-        "thresholds": thresholds,
+    slope, offset, thresholds, pooled = calibrate(
+        z_cal, gold, opts.threshold_beta, opts.own_calibration
+    )
+    if pooled.any():
+        log(
+            f"{pooled.sum()} of {n} codes have fewer than {opts.own_calibration} "
+            "calibration examples with or without them: they share one calibration and "
+            "threshold (--own-calibration)"
+        )
+    return _Calibration(slope, offset, thresholds, pooled)
+
+
+def _save(
+    staging: Path,
+    head: _Head,
+    calibration: _Calibration,
+    examples: list[Example],
+    rows: _Rows,
+    config: dict,
+) -> None:
+    """The model folder's files but its metrics and card: head.safetensors (and lexical.json
+    where the model reads words), the examples and their vectors for `explain`, config.json."""
+    tensors = {
+        "weight": head.weight,
+        "bias": head.bias,
+        "slope": calibration.slope,
+        "offset": calibration.offset,
+        "thresholds": calibration.thresholds,
     }
-    if words is not None:
-        head["lexical_weight"] = word_weight.astype(np.float32)
-        head["lexical_idf"] = words.idf
-        words.save(staging)
-    save_file(head, staging / "head.safetensors")
+    if head.words is not None:
+        tensors["lexical_weight"] = head.word_weight.astype(np.float32)
+        tensors["lexical_idf"] = head.words.idf
+        head.words.save(staging)
+    save_file(tensors, staging / "head.safetensors")
+    vectors = _example_vectors(head.vectors, rows.owner, len(examples))
     save_file({"vectors": vectors.astype(np.float32)}, staging / "examples.safetensors")
     (staging / "examples.json").write_text(
         json.dumps([{"text": e.text, "codes": list(e.codes)} for e in examples], ensure_ascii=False)
     )
-    model_id = f"{out.name}@{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{examples_sha256[:8]}"
-    config = {
+    (staging / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def _config(
+    codebook: Codebook,
+    examples: list[Example],
+    examples_sha256: str,
+    out: Path,
+    staging: Path,
+    opts: TrainOptions,
+    rows: _Rows,
+    head: _Head,
+    lexical: dict | None,
+    calibration: _Calibration,
+    n_voted: int,
+) -> dict:
+    """config.json: what the model is, what it was trained on, and how it decides."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return {
         "format": FORMAT,
         "format_version": 1,
-        "model_id": model_id,
+        "model_id": f"{out.name}@{stamp}-{examples_sha256[:8]}",
         "method": opts.method,
-        "codes": codes,
+        "codes": rows.codes,
         "exclusive": codebook.exclusive,
         "codebook": {
             "name": codebook.name,
@@ -598,97 +696,32 @@ def train(
         "encoder": "encoder" if (staging / "encoder").is_dir() else None,
         "training_data_sha256": examples_sha256,
         "n_examples": len(examples),
-        "n_train": int(len(train_idx)),
-        "n_voted": int(voted) if soft is not None else 0,  # trained on coders' votes
-        "n_calibration": int(len(cal_idx)),
-        "n_codebook_examples": len(seeds),
-        "calibration": "out-of-fold" if cross_validate else "held-out",
+        "n_train": int(len(rows.train_idx)),
+        "n_voted": n_voted,  # trained on coders' votes
+        "n_calibration": int(len(rows.cal_idx)),
+        "n_codebook_examples": len(rows.seed_texts),
+        "calibration": "out-of-fold" if rows.out_of_fold else "held-out",
         "options": opts.__dict__,
-        "fine_tuning": tuned,  # what it did: optimiser steps, epochs, tokens read
+        "fine_tuning": head.tuned,  # what it did: optimiser steps, epochs, tokens read
         "abstain_band": ABSTAIN_BAND,
-        "window_words": window,
+        "window_words": rows.window,
         # How a long passage's windows make its scores (`classify.pool_scores`).
         "window_pooling": "mean" if codebook.exclusive else "max",
         # Examples longer than that, trained and calibrated on as their windows (exclusive).
-        "windowed_examples": int(len(windowed)),
+        "windowed_examples": int(len(rows.windowed)),
         "context": opts.context,
         # linear: the word head's weight beside the embedding head's (0: none), with the
         # calibration macro-F1 of each weight tried (`lexical.py`); None: not tried.
         "lexical": lexical,
-        "thresholds": dict(zip(codes, [float(t) for t in thresholds], strict=False)),
+        "thresholds": dict(
+            zip(rows.codes, [float(t) for t in calibration.thresholds], strict=False)
+        ),
         # Exclusive codebooks: probabilities are softmax(logits / temperature).
-        "temperature": temperature,
+        "temperature": calibration.temperature,
         # Codes calibrated together (`calibrate`): too few calibration examples on their own.
-        "pooled_calibration": [c for c, p in zip(codes, pooled, strict=True) if p],
+        "pooled_calibration": [c for c, p in zip(rows.codes, calibration.pooled, strict=True) if p],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    if config["window_words"]:
-        pooled_how = (
-            "their probabilities averaged" if codebook.exclusive else "each code by its highest"
-        )
-        log(
-            f"passages longer than {config['window_words']} words will be scored by windows of "
-            f"whole sentences of at most that length, {pooled_how} (--window-words N to "
-            "change, 0 for whole)"
-        )
-    (staging / "config.json").write_text(json.dumps(config, indent=2))
-    model = TrainedClassifier.load(staging)
-    metrics = {
-        "calibration": config["calibration"],
-        "calibration_split": evaluate_logits(
-            model, z_cal, y[cal_idx], cal_owner if len(windowed) else None, cal_units
-        ),
-    }
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    for note in _never_coded(metrics["calibration_split"], config["method"]):
-        log(f"note: {note}")
-    if out.exists():
-        log(f"replacing the model that was in {out}")
-        shutil.rmtree(out)
-    staging.rename(out)
-    (out / "MODEL_CARD.md").write_text(model_card(config, metrics))
-    return metrics
-
-
-def _word_head(
-    units: list[str],
-    seed_texts: list[str],
-    y_units: np.ndarray,
-    seed_y: np.ndarray,
-    train_rows: np.ndarray,
-    cal_rows: np.ndarray,
-    fold: np.ndarray | None,
-    exclusive: bool,
-    opts: TrainOptions,
-):
-    """A linear head on word features (`lexical.py`), trained as the embedding head is: on
-    the training rows and the codebook's examples. Returns the vocabulary, the head's weight
-    and bias, and the calibration rows' logits: out of fold (`fold`, a fold per row) or, with
-    a held-out split, from the head."""
-    words = Vocabulary.fit([units[r] for r in train_rows] + seed_texts)
-    x, x_seed = words.features(units), words.features(seed_texts)
-    weight, bias = _fit_linear(
-        _rows(x[train_rows], x_seed), np.vstack([y_units[train_rows], seed_y]), exclusive, opts.seed
-    )
-    if fold is not None:
-        z = _out_of_fold_logits(
-            x, y_units, x_seed, seed_y, exclusive, opts.folds, opts.seed, fold=fold
-        )
-    else:
-        z = x[cal_rows] @ weight.T + bias
-    z = np.asarray(z, np.float32)
-    # A code no coded example has was learnt from the codebook's own few texts alone: its
-    # words say nothing of passages (measured: with `being` left out of the coded examples,
-    # the words cut its recall from 0.38 to 0.05), so the word head leaves it as it finds it:
-    # no logits (multi-label), or the other codes' mean, which a softmax does not see.
-    unknown = ~y_units[train_rows].any(axis=0)
-    if unknown.any():
-        known = ~unknown
-        neutral = exclusive and known.any()
-        weight[unknown] = weight[known].mean(axis=0) if neutral else 0.0
-        bias[unknown] = bias[known].mean() if neutral else 0.0
-        z[:, unknown] = z[:, known].mean(axis=1, keepdims=True) if neutral else 0.0
-    return words, weight, bias, z
 
 
 def _calibration_f1(z: np.ndarray, gold: np.ndarray, exclusive: bool, opts, pool) -> float:
@@ -771,167 +804,3 @@ def evaluate_logits(
     report = multilabel_report(gold, pred, codes)
     report["abstained"] = round(float(model.uncertain(scores).mean()), 4)
     return report
-
-
-def _calibration_words(config: dict) -> str:
-    if config.get("calibration") == "out-of-fold":
-        return (
-            f"all {config['n_calibration']} examples trained on; probabilities calibrated and "
-            f"thresholds chosen on out-of-fold scores ({config['options']['folds']} folds)"
-        )
-    return (
-        f"{config['n_train']} trained on, {config['n_calibration']} held out to calibrate "
-        "probabilities and choose thresholds"
-    )
-
-
-def _decision_words(config: dict) -> str:
-    """How the model decides: thresholds (multi-label) or the highest code (exclusive)."""
-    if config["exclusive"]:
-        temperature = config.get("temperature")
-        how = (
-            f"softmax of the logits divided by a temperature of {temperature:g}, fitted on the "
-            "calibration examples"
-            if temperature
-            else "softmax of the logits, not calibrated"
-        )
-        return (
-            f"Decisions: the code with the highest probability ({how}); abstain: a passage "
-            "whose highest probability is below 0.5"
-        )
-    thresholds = ", ".join(f"{k} {v:.2f}" for k, v in config["thresholds"].items())
-    return (
-        f"Thresholds (best F{config['options']['threshold_beta']:g} on the calibration "
-        f"examples): {thresholds}{_pooled_words(config)}; abstain band: log-odds within "
-        f"{config['abstain_band']} of the threshold"
-    )
-
-
-def _pooled_words(config: dict) -> str:
-    pooled = config.get("pooled_calibration")
-    if not pooled:
-        return ""
-    return (
-        f" ({', '.join(pooled)}: fewer than {config['options']['own_calibration']} calibration "
-        "examples with or without the code, so calibrated together, on all codes' scores, "
-        "with one threshold)"
-    )
-
-
-def _votes_words(config: dict) -> str:
-    if not config.get("n_voted"):
-        return ""
-    return (
-        f"; for {config['n_voted']} of those trained on, the share of coders who gave each code "
-        "was the classification target (thresholds are chosen on the codes)"
-    )
-
-
-def _windowed_words(config: dict) -> str:
-    n = config.get("windowed_examples")
-    if not n:
-        return ""
-    return (
-        f"; the {n} examples longer than that were trained on as their windows, each with "
-        "the example's code, and calibrated on as they are scored"
-    )
-
-
-def _window_words_text(config: dict) -> str:
-    if not config.get("window_words"):
-        return "scored whole"
-    chosen = config.get("options", {}).get("window_words")
-    if config.get("window_pooling") == "mean":
-        why = "set with --window-words" if chosen else "what the encoder reads"
-        return (
-            f"a passage of more than {config['window_words']} words ({why}) is scored by its "
-            "windows of whole sentences of at most that length, their probabilities averaged "
-            "(weighted by words), instead of being cut short" + _windowed_words(config)
-        )
-    why = (
-        "set with --window-words"
-        if chosen
-        else "the 95th percentile of the examples' lengths, at most what the encoder reads"
-    )
-    return (
-        f"a passage of more than {config['window_words']} words ({why}) is scored by its "
-        "windows of whole "
-        "sentences of at most that length, each code taking its highest window score; "
-        "thresholds were chosen on whole examples"
-    )
-
-
-def _lexical_words(config: dict) -> str:
-    lexical = config.get("lexical")
-    if not lexical:
-        return "not read beside the embedding"
-    tried = ", ".join(f"{w}: {f:.3f}" for w, f in lexical["calibration_macro_f1"].items())
-    if not lexical["weight"]:
-        return f"not read (calibration macro-F1 by the weight of a word head: {tried})"
-    return (
-        f"reads the words of passages too: a head on TF-IDF of {lexical['terms']:,} words and "
-        f"word pairs adds its logits times {lexical['weight']:g} (calibration macro-F1 by that "
-        f"weight: {tried})"
-    )
-
-
-def model_card(config: dict, metrics: dict) -> str:
-    cal = metrics["calibration_split"]
-
-    def cell(value: float | None) -> str:  # None: a code neither coded nor predicted (0/0)
-        return "n/a" if value is None else f"{value:.2f}"
-
-    rows = "\n".join(
-        f"| {c} | {cell(s['precision'])} | {cell(s['recall'])} | {cell(s['f1'])} | {cell(s['kappa'])} | {s['support']} |"
-        for c, s in cal["per_code"].items()
-    )
-    extra = metrics.get("extra", "")
-    options = config["options"]
-    if config["method"] == "fine-tune":
-        method = "encoder fine-tuned with a classification head"
-        if options.get("head", "free") == "definitions":
-            method += " (each code scored by a passage's similarity to its embedded description)"
-        if options.get("contrastive"):
-            method += f" and a supervised contrastive loss (weight {options['contrastive']:g})"
-        if tuned := config.get("fine_tuning"):
-            how = ", matrix products in bfloat16" if tuned.get("precision") == "bf16" else ""
-            if tuned.get("micro_batch"):
-                how += f", batches encoded in pieces of {tuned['micro_batch']}"
-            how += f", on {tuned['device']}" if tuned.get("device") else ""
-            method += (
-                f"; {tuned['steps']} steps of {options['batch_size']} ({tuned['epochs']:g} "
-                f"epochs, {tuned['tokens']:,} tokens read{how})"
-            )
-    else:
-        method = "logistic regression on frozen embeddings"
-        if options.get("head") == "definitions" and options.get("definitions_weight"):
-            method += (
-                " and on each passage's similarity to the code's embedded description (weight "
-                f"{options['definitions_weight']:g})"
-            )
-    return f"""# Model card: {config["model_id"]}
-
-- Codebook: {config["codebook"]["name"]} version {config["codebook"]["version"]} (sha256 {config["codebook"]["sha256"][:12]}...), {"exclusive" if config["exclusive"] else "multi-label"}, codes: {", ".join(config["codes"])}
-- Method: {config["method"]} ({method}), base encoder {config["embedding_model"]}
-- Training data: {config["n_examples"]} examples (sha256 {config["training_data_sha256"][:12]}...) and {config.get("n_codebook_examples", 0)} definitions and exemplars from the codebook; {_calibration_words(config)}{_votes_words(config)}
-- {_decision_words(config)}
-- Long passages: {_window_words_text(config)}
-- Preceding turn: {"its embedding is read beside the passage's" if config.get("context") else "not used"}
-- Words: {_lexical_words(config)}
-- Created: {config["created_at"]}
-
-## Calibration examples (n={cal["n"]})
-
-Macro-F1 {cal["macro_f1"]:.3f}, micro-F1 {cal["micro_f1"]:.3f}, mean kappa {cal["mean_kappa"]:.3f}, Krippendorff's alpha {cal["krippendorff_alpha"]:.3f}.
-These examples also chose the thresholds, so the figures are optimistic; see `narratives evaluate` on unseen passages.
-
-| code | precision | recall | F1 | kappa | support |
-|---|---|---|---|---|---|
-{rows}
-{extra}
-## Intended use and limits
-
-Suggests codes for passages of interviews and reports like those it was trained on. It is a
-first coder, not the last: review uncertain suggestions (`narratives review`) and measure it
-against your own coders (`narratives evaluate`, `narratives agreement`) before relying on it.
-"""
