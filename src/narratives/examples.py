@@ -2,7 +2,10 @@
 
 `[]` means no code applies. `context` is the preceding turn (usually the question). Where
 several coders coded a passage, optional `"votes": {code: share}` gives the share of them who
-gave a code (0 to 1); a code it does not name counts 1 if in `codes`, else 0."""
+gave a code (0 to 1); a code it does not name counts 1 if in `codes`, else 0.
+
+Also how coded examples divide for training, stratified by their first code: a held-out
+split (`held_out_split`) or k folds (`stratified_folds`)."""
 
 from __future__ import annotations
 
