@@ -46,6 +46,7 @@ class TrainedClassifier:
         # linear heads may also read the passages' words (`lexical.py`): their head's weights,
         # already times the weight `train` chose for them
         self.words = None
+        self.word_weight = None
         if "lexical_weight" in head:
             from narratives.lexical import Vocabulary
 

@@ -28,6 +28,7 @@ import json
 import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -324,22 +325,22 @@ class _Rows:
     cal_idx: np.ndarray  # the examples calibrated on: all of them when `out_of_fold`
     out_of_fold: bool
 
-    @property
+    @cached_property
     def train_rows(self) -> np.ndarray:
         return np.flatnonzero(np.isin(self.owner, self.train_idx))
 
-    @property
+    @cached_property
     def cal_rows(self) -> np.ndarray:
         return np.flatnonzero(np.isin(self.owner, self.cal_idx))
 
-    @property
+    @cached_property
     def cal_owner(self) -> np.ndarray:
         """Each calibration row's example, as a position in `cal_idx`."""
         position = np.full(len(self.y), -1)
         position[self.cal_idx] = np.arange(len(self.cal_idx))
         return position[self.owner[self.cal_rows]]
 
-    @property
+    @cached_property
     def cal_units(self) -> list[str]:
         return [self.units[r] for r in self.cal_rows]
 
